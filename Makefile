@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test lint fmt clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+# Embedded setup: SQLite and a broker on local files under var/, demo data and a login.
+run: export DEBUG := true
+run: export WEBHOOKS_ALLOWED_NETWORKS := 127.0.0.0/8
+run: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py load_demo
+	$(BIN)/honcho -f config/Procfile -d . start
+
+# The whole suite against PostgreSQL and Redis (started here if installed but down).
+test: $(VENV)/.installed-dev
+	bash .ci/with-services $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+fmt: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var

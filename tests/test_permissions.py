@@ -1,0 +1,86 @@
+"""Every portal page needs the Admin role; superusers count as higher."""
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import make_event_type, make_webhook
+
+
+@pytest.fixture
+def page_urls(db):
+    webhook = make_webhook()
+    event_type = make_event_type()
+    return [
+        reverse("deliveries:dashboard"),
+        reverse("webhooks:list"),
+        reverse("webhooks:create"),
+        reverse("webhooks:edit", args=[webhook.pk]),
+        reverse("webhooks:delete", args=[webhook.pk]),
+        reverse("webhooks:event_types"),
+        reverse("webhooks:event_type_edit", args=[event_type.pk]),
+        reverse("deliveries:log"),
+        reverse("campaigns:list"),
+        reverse("campaigns:segments"),
+        reverse("settings"),
+        reverse("logs"),
+    ]
+
+
+@pytest.fixture
+def action_urls(db):
+    webhook = make_webhook()
+    event_type = make_event_type()
+    return [
+        reverse("webhooks:secret_reveal", args=[webhook.pk]),
+        reverse("webhooks:secret_rotate", args=[webhook.pk]),
+        reverse("webhooks:event_type_delete", args=[event_type.pk]),
+    ]
+
+
+def test_anonymous_users_are_sent_to_login(client, page_urls, action_urls):
+    for url in page_urls:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response.url.startswith(reverse("login") + "?next="), url
+    for url in action_urls:
+        assert client.post(url).status_code == 302, url
+
+
+def test_users_without_the_admin_role_get_a_clear_403(member_client, page_urls, action_urls):
+    for url in page_urls:
+        response = member_client.get(url)
+        assert response.status_code == 403, url
+        assert "Portal pages need the <strong>Admin</strong> role" in response.content.decode()
+    for url in action_urls:
+        assert member_client.post(url).status_code == 403, url
+
+
+@pytest.mark.parametrize("fixture", ["admin_client", "superuser_client"])
+def test_admins_and_superusers_see_every_page(request, fixture, page_urls):
+    client = request.getfixturevalue(fixture)
+    for url in page_urls:
+        assert client.get(url).status_code == 200, url
+
+
+def test_login_and_logout(client, admin_user):
+    from tests.conftest import PASSWORD
+
+    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get(reverse("deliveries:dashboard")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("deliveries:dashboard")).status_code == 302
+
+
+def test_a_wrong_password_is_refused(client, admin_user):
+    response = client.post(reverse("login"), {"username": "alice", "password": "nope"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_create_admin_command_makes_a_working_admin(client, db):
+    from django.core.management import call_command
+
+    call_command("create_admin", "carol", password="another long passphrase")
+    assert client.login(username="carol", password="another long passphrase")
+    assert client.get(reverse("webhooks:list")).status_code == 200

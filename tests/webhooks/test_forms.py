@@ -1,0 +1,121 @@
+import pytest
+
+from tests.factories import make_event_type, make_webhook
+from webhooks.forms import WebhookForm, header_formset
+
+
+def webhook_data(**overrides):
+    data = {"name": "Orders", "url": "https://example.com/hooks", "timeout_seconds": "10"}
+    data.update(overrides)
+    return data
+
+
+def headers_data(*rows, stored=0):
+    data = {"headers-TOTAL_FORMS": str(len(rows)), "headers-INITIAL_FORMS": str(stored)}
+    for i, (name, value, secret) in enumerate(rows):
+        data[f"headers-{i}-name"] = name
+        data[f"headers-{i}-value"] = value
+        if secret:
+            data[f"headers-{i}-secret"] = "on"
+    return data
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "example.com/hooks",
+        "ftp://example.com/hooks",
+        "https://exa mple.com/hooks",
+        "https:///hooks",
+        "https://example.com/" + "a" * 3000,
+        "javascript:alert(1)",
+    ],
+)
+def test_a_bad_url_gets_invalid_webhook_url_and_a_reason(db, url):
+    form = WebhookForm(webhook_data(url=url))
+    assert not form.is_valid()
+    [message] = form.errors["url"]
+    assert message.startswith("Invalid Webhook URL: ")
+    assert len(message) > len("Invalid Webhook URL: ")
+
+
+def test_a_good_form_saves_subscriptions(db):
+    event_type = make_event_type(name="license.assigned")
+    form = WebhookForm(webhook_data(event_types=[event_type.pk], is_active="on"))
+    assert form.is_valid(), form.errors
+    webhook = form.save()
+    assert list(webhook.event_types.all()) == [event_type]
+    assert webhook.secret.startswith("whsec_")
+
+
+def test_timeout_is_bounded(db):
+    assert not WebhookForm(webhook_data(timeout_seconds="0")).is_valid()
+    assert not WebhookForm(webhook_data(timeout_seconds="61")).is_valid()
+
+
+def test_blank_password_keeps_the_stored_one(db):
+    webhook = make_webhook(basic_auth_username="u", basic_auth_password="s3cret")
+    form = WebhookForm(webhook_data(basic_auth_username="u"), instance=webhook)
+    assert form.is_valid(), form.errors
+    assert form.save().basic_auth_password == "s3cret"
+
+
+def test_the_stored_password_can_be_removed(db):
+    webhook = make_webhook(basic_auth_username="u", basic_auth_password="s3cret")
+    form = WebhookForm(webhook_data(clear_basic_auth_password="on"), instance=webhook)
+    assert form.is_valid(), form.errors
+    assert form.save().basic_auth_password == ""
+
+
+def test_valid_custom_headers_are_kept(db):
+    formset = header_formset(headers_data(("X-Tenant", "acme", False), ("X-Api-Key", "k", True)))
+    assert formset.is_valid(), formset.errors
+    assert formset.headers() == [
+        {"name": "X-Tenant", "value": "acme", "secret": False},
+        {"name": "X-Api-Key", "value": "k", "secret": True},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Bad Header", "not a valid header name"),
+        ("X-Ümlaut", "not a valid header name"),
+        ("X:Colon", "not a valid header name"),
+        ("Content-Type", "cannot be overridden"),
+        ("host", "cannot be overridden"),
+        ("X-Webhook-Signature", "cannot be overridden"),
+        ("webhook-signature", "cannot be overridden"),
+        ("Webhook-Id", "cannot be overridden"),
+    ],
+)
+def test_bad_or_reserved_header_names_are_refused(db, name, message):
+    formset = header_formset(headers_data((name, "v", False)))
+    assert not formset.is_valid()
+    assert message in str(formset.errors)
+
+
+def test_header_values_cannot_smuggle_line_breaks(db):
+    formset = header_formset(headers_data(("X-Ok", "a\r\nX-Evil: 1", False)))
+    assert not formset.is_valid()
+    assert "line breaks" in str(formset.errors)
+
+
+def test_duplicate_header_names_are_refused(db):
+    formset = header_formset(headers_data(("X-A", "1", False), ("x-a", "2", False)))
+    assert not formset.is_valid()
+    assert "listed twice" in str(formset.non_form_errors())
+
+
+def test_a_blank_secret_value_keeps_the_stored_one(db):
+    webhook = make_webhook(custom_headers=[{"name": "X-Key", "value": "hidden", "secret": True}])
+    formset = header_formset(headers_data(("X-Key", "", True), stored=1), webhook)
+    assert formset.is_valid(), formset.errors
+    assert formset.headers() == [{"name": "X-Key", "value": "hidden", "secret": True}]
+
+
+def test_secret_header_values_are_not_rendered_back(db):
+    webhook = make_webhook(
+        custom_headers=[{"name": "X-Key", "value": "s3cr3t-value", "secret": True}]
+    )
+    assert "s3cr3t-value" not in str(header_formset(None, webhook))

@@ -1,0 +1,151 @@
+from itertools import groupby
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from webhooks.destinations import validate_webhook_url
+from webhooks.headers import validate_header_name, validate_header_value
+from webhooks.models import EventType, Webhook
+
+
+class WebhookForm(forms.ModelForm):
+    # Declared here so an over-long URL gets our message, not the generic max-length one.
+    url = forms.CharField(
+        label="URL",
+        validators=[validate_webhook_url],
+        widget=forms.TextInput(attrs={"placeholder": "https://example.com/webhooks"}),
+    )
+    basic_auth_password = forms.CharField(
+        label="Basic-auth password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave blank to keep the current password.",
+    )
+    clear_basic_auth_password = forms.BooleanField(
+        label="Remove the stored password", required=False
+    )
+
+    class Meta:
+        model = Webhook
+        fields = [
+            "name",
+            "url",
+            "description",
+            "is_active",
+            "event_types",
+            "timeout_seconds",
+            "basic_auth_username",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "event_types": forms.CheckboxSelectMultiple,
+        }
+        labels = {"timeout_seconds": "Timeout (seconds)", "event_types": "Subscribed events"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Group the checkboxes by category; validation still uses the queryset.
+        event_types = self.fields["event_types"]
+        event_types.choices = [
+            (category, [(event_type.pk, event_type.name) for event_type in group])
+            for category, group in groupby(
+                EventType.objects.order_by("category", "name"), key=lambda e: e.category
+            )
+        ]
+
+    def save(self, commit=True):
+        webhook = super().save(commit=False)
+        password = self.cleaned_data.get("basic_auth_password")
+        if self.cleaned_data.get("clear_basic_auth_password"):
+            webhook.basic_auth_password = ""
+        elif password:
+            webhook.basic_auth_password = password
+        if commit:
+            webhook.save()
+            self.save_m2m()
+        return webhook
+
+
+class HeaderForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False)
+    value = forms.CharField(max_length=1000, required=False, strip=False)
+    secret = forms.BooleanField(required=False, help_text="Never shown again, redacted in logs")
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if name:
+            validate_header_name(name)
+        return name
+
+    def clean_value(self):
+        value = self.cleaned_data["value"]
+        validate_header_value(value)
+        return value
+
+
+class BaseHeaderFormSet(forms.BaseFormSet):
+    """Custom headers as rows of name, value and a secret flag.
+
+    A secret value is never rendered back; leaving it blank keeps the stored value.
+    """
+
+    def __init__(self, *args, stored: list[dict] | None = None, **kwargs):
+        self.stored = {h["name"].lower(): h for h in stored or []}
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        if any(self.errors):
+            return
+        seen = set()
+        for form in self.forms:
+            name = form.cleaned_data.get("name")
+            if not name:
+                if form.cleaned_data.get("value"):
+                    form.add_error("name", "Give this header a name.")
+                continue
+            if name.lower() in seen:
+                raise ValidationError(f"The header “{name}” is listed twice.")
+            seen.add(name.lower())
+            stored = self.stored.get(name.lower())
+            if not form.cleaned_data["value"] and not (stored and stored.get("secret")):
+                form.add_error("value", "Give this header a value.")
+
+    def headers(self) -> list[dict]:
+        """The cleaned headers in the shape stored on ``Webhook.custom_headers``."""
+        headers = []
+        for form in self.forms:
+            name = form.cleaned_data.get("name")
+            if not name:
+                continue
+            value = form.cleaned_data["value"]
+            secret = form.cleaned_data["secret"]
+            stored = self.stored.get(name.lower())
+            if not value and stored and stored.get("secret"):
+                value, secret = stored["value"], True
+            headers.append({"name": name, "value": value, "secret": secret})
+        return headers
+
+
+HeaderFormSet = forms.formset_factory(
+    HeaderForm, formset=BaseHeaderFormSet, extra=2, max_num=20, validate_max=True
+)
+
+
+def header_formset(data=None, webhook: Webhook | None = None) -> BaseHeaderFormSet:
+    stored = webhook.custom_headers if webhook else []
+    initial = [
+        {"name": h["name"], "value": "" if h.get("secret") else h["value"], "secret": h["secret"]}
+        for h in stored
+    ]
+    return HeaderFormSet(data, initial=initial, stored=stored, prefix="headers")
+
+
+class EventTypeForm(forms.ModelForm):
+    class Meta:
+        model = EventType
+        fields = ["name", "category", "description"]
+        widgets = {
+            "name": forms.TextInput(attrs={"placeholder": "license.assigned"}),
+            "category": forms.TextInput(attrs={"placeholder": "License", "list": "categories"}),
+        }

@@ -1,0 +1,152 @@
+import base64
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from webhooks.destinations import MAX_URL_LENGTH, validate_webhook_url
+
+SECRET_PREFIX = "whsec_"
+# How long the previous secret keeps signing after a rotation, so receivers can switch.
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+def generate_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 24 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def mask_secret(secret: str) -> str:
+    """Show only enough of a secret to tell two apart: its prefix and last four characters."""
+    if not secret:
+        return ""
+    prefix = SECRET_PREFIX if secret.startswith(SECRET_PREFIX) else ""
+    return f"{prefix}{'•' * 12}{secret[-4:]}"
+
+
+class EventType(models.Model):
+    name = models.CharField(
+        max_length=100,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[a-z0-9_]+(\.[a-z0-9_]+)+$",
+                "Use lower-case words joined by dots, such as license.assigned.",
+            )
+        ],
+    )
+    category = models.CharField(max_length=50, help_text="For example License, Activation.")
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["category", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Webhook(models.Model):
+    name = models.CharField(max_length=100)
+    url = models.CharField("URL", max_length=MAX_URL_LENGTH, validators=[validate_webhook_url])
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField("active", default=True)
+    secret = models.CharField(max_length=100, default=generate_secret, editable=False)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    basic_auth_username = models.CharField(max_length=150, blank=True)
+    basic_auth_password = models.CharField(max_length=150, blank=True)
+    # A list of {"name": str, "value": str, "secret": bool}; validated by the form.
+    custom_headers = models.JSONField(default=list, blank=True)
+    timeout_seconds = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+    event_types = models.ManyToManyField(EventType, related_name="webhooks", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("webhooks:edit", args=[self.pk])
+
+    @property
+    def masked_secret(self) -> str:
+        return mask_secret(self.secret)
+
+    def rotate_secret(self) -> None:
+        """Issue a new secret; the old one keeps signing for ``SECRET_OVERLAP``."""
+        self.previous_secret = self.secret
+        self.previous_secret_expires_at = timezone.now() + SECRET_OVERLAP
+        self.secret = generate_secret()
+        self.save(
+            update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"]
+        )
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets that sign a delivery now: the current one, and the previous one
+        while its overlap lasts."""
+        expires = self.previous_secret_expires_at
+        if self.previous_secret and expires and expires > timezone.now():
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+
+class Event(models.Model):
+    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="events")
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField(default=timezone.now)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # A repeated idempotency key returns the existing event instead of a new one.
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="event_idempotency_key_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.pk}"
+
+
+class ActivityEntry(models.Model):
+    """One line of the system activity log shown at /admin/logs.
+
+    It lives in the lowest app so that every app can write to it.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(max_length=50)
+    summary = models.CharField(max_length=500)
+    count = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Activity log page, newest first (config: /admin/logs).
+            models.Index(fields=["-created_at", "-id"], name="activity_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.summary
+
+    @classmethod
+    def record(cls, action: str, summary: str, actor=None, count: int | None = None):
+        if actor is not None and not actor.is_authenticated:
+            actor = None
+        return cls.objects.create(action=action, summary=summary, actor=actor, count=count)
