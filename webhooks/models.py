@@ -1,4 +1,5 @@
 import base64
+import hashlib
 import secrets
 from datetime import timedelta
 
@@ -64,6 +65,16 @@ class Webhook(models.Model):
     custom_headers = models.JSONField(default=list, blank=True)
     timeout_seconds = models.PositiveSmallIntegerField(
         default=10, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+    # Retry policy overrides; blank means the system default (SystemSettings).
+    max_retries = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(20)]
+    )
+    retry_window_seconds = models.PositiveIntegerField(
+        "retry window (seconds)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 3600)],
     )
     event_types = models.ManyToManyField(EventType, related_name="webhooks", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -150,3 +161,97 @@ class ActivityEntry(models.Model):
         if actor is not None and not actor.is_authenticated:
             actor = None
         return cls.objects.create(action=action, summary=summary, actor=actor, count=count)
+
+
+API_KEY_PREFIX = "whp_"
+
+
+def hash_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A key for the JSON API, sent as ``Authorization: Bearer <key>``.
+
+    Only a SHA-256 of the key is stored; the key itself is shown once, at creation.
+    """
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, name: str, created_by=None) -> tuple["ApiKey", str]:
+        """Create a key; return it with the raw key, which is not stored anywhere."""
+        raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(
+            name=name,
+            prefix=raw_key[: len(API_KEY_PREFIX) + 6],
+            key_hash=hash_api_key(raw_key),
+            created_by=created_by,
+        )
+        return key, raw_key
+
+    @classmethod
+    def authenticate(cls, raw_key: str) -> "ApiKey | None":
+        key = cls.objects.filter(key_hash=hash_api_key(raw_key), revoked_at=None).first()
+        if key is not None:
+            cls.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        return key
+
+
+class SystemSettings(models.Model):
+    """Delivery defaults edited on the Settings page; one row (pk=1).
+
+    Initial values come from Django settings; after that this row is the truth.
+    """
+
+    default_timeout_seconds = models.PositiveSmallIntegerField(
+        "default timeout (seconds)",
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+    )
+    max_retries = models.PositiveSmallIntegerField(
+        "automatic retries", default=3, validators=[MaxValueValidator(20)]
+    )
+    retry_window_seconds = models.PositiveIntegerField(
+        "retry window (seconds)",
+        default=1800,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 3600)],
+        help_text="The retries are spread over this window with exponential backoff.",
+    )
+    retention_days = models.PositiveSmallIntegerField(
+        "log retention (days)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "system settings"
+
+    def __str__(self) -> str:
+        return "System settings"
+
+    @classmethod
+    def load(cls) -> "SystemSettings":
+        current, _ = cls.objects.get_or_create(
+            pk=1,
+            defaults={
+                "default_timeout_seconds": settings.WEBHOOKS_DEFAULT_TIMEOUT,
+                "retention_days": settings.DELIVERIES_RETENTION_DAYS,
+            },
+        )
+        return current
