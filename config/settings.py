@@ -45,6 +45,19 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     return number
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+    if number <= 0:
+        raise ImproperlyConfigured(f"{name} must be positive, not {number}")
+    return number
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
@@ -220,6 +233,21 @@ WEBHOOKS_ALLOWED_NETWORKS = env_networks("WEBHOOKS_ALLOWED_NETWORKS")
 WEBHOOKS_DEMO_RECEIVER_PORT = env_int("WEBHOOKS_DEMO_RECEIVER_PORT", 8765, minimum=1)
 
 DELIVERIES_RETENTION_DAYS = env_int("DELIVERIES_RETENTION_DAYS", 30, minimum=1)
+# The sender: deliveries claimed per batch, concurrent sends per worker process, attempts
+# written per database round trip, and how long one drain task keeps claiming batches.
+DELIVERIES_BATCH_SIZE = env_int("DELIVERIES_BATCH_SIZE", 100, minimum=1)
+DELIVERIES_SEND_CONCURRENCY = env_int("DELIVERIES_SEND_CONCURRENCY", 16, minimum=1)
+DELIVERIES_RECORD_BATCH = env_int("DELIVERIES_RECORD_BATCH", 50, minimum=1)
+DELIVERIES_DRAIN_SECONDS = env_int("DELIVERIES_DRAIN_SECONDS", 30, minimum=1)
+DELIVERIES_MAX_DRAINS = env_int("DELIVERIES_MAX_DRAINS", 8, minimum=1)
+DELIVERIES_PURGE_BATCH = env_int("DELIVERIES_PURGE_BATCH", 2000, minimum=1)
+# How often beat re-dispatches due retries and deliveries whose lease ran out.
+DELIVERIES_DISPATCH_INTERVAL = env_float("DELIVERIES_DISPATCH_INTERVAL", 5.0)
+
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due": {"task": "deliveries.dispatch_due", "schedule": DELIVERIES_DISPATCH_INTERVAL},
+    "purge-expired": {"task": "deliveries.purge_expired", "schedule": 3600.0},
+}
 
 LOGGING = {
     "version": 1,

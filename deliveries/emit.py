@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, Source
+from deliveries.tasks import wake
 from webhooks.models import Event, EventType, Webhook
 
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -41,7 +42,7 @@ def emit(event_type: str, payload, idempotency_key: str | None = None) -> tuple[
             return Event.objects.get(idempotency_key=key), False
         raise
     if pending:
-        transaction.on_commit(_wake_sender)
+        transaction.on_commit(wake)
     return event, True
 
 
@@ -63,9 +64,3 @@ def _create_deliveries(event: Event, kind: EventType) -> int:
     ]
     Delivery.objects.bulk_create(deliveries)
     return sum(1 for d in deliveries if d.status == DeliveryStatus.PENDING)
-
-
-def _wake_sender() -> None:
-    from deliveries.tasks import wake
-
-    wake()

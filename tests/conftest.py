@@ -33,3 +33,12 @@ def superuser_client(client, db):
     user = get_user_model().objects.create_superuser("root", password=PASSWORD)
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def receiver():
+    from tests.support.receiver import Receiver
+
+    running = Receiver().start()
+    yield running
+    running.stop()

@@ -1,11 +1,11 @@
-"""Where a webhook may point: URL validation for the endpoint form.
+"""Where a webhook may point: URL validation for the endpoint form, and the outbound
+guard that checks the address the sender actually connects to."""
 
-The outbound guard that checks the address actually connected to lives beside it once the
-sender exists (issue: delivery engine).
-"""
-
+import ipaddress
+import socket
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 MAX_URL_LENGTH = 2048
@@ -48,3 +48,61 @@ def validate_webhook_url(url: str) -> None:
     problem = url_problem(url)
     if problem:
         raise ValidationError(f"Invalid Webhook URL: {problem}", code="invalid_webhook_url")
+
+
+# The outbound guard -------------------------------------------------------------------
+#
+# Checked on the address the socket actually connects to, after DNS has resolved, so a
+# name that resolves to a public address at validation time and to 127.0.0.1 at send time
+# (DNS rebinding) is still refused. Nothing is connected before the check.
+
+
+class BlockedDestination(OSError):
+    """Every address the host resolves to is a refused one."""
+
+
+def is_refused_address(address: str) -> bool:
+    """True for loopback, private, link-local (cloud metadata), multicast, unspecified and
+    other non-global addresses, unless a network in WEBHOOKS_ALLOWED_NETWORKS holds it."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if any(ip in network for network in settings.WEBHOOKS_ALLOWED_NETWORKS):
+        return False
+    return not ip.is_global or ip.is_multicast
+
+
+def guarded_create_connection(
+    address: tuple[str, int],
+    timeout=socket._GLOBAL_DEFAULT_TIMEOUT,
+    source_address=None,
+    socket_options=None,
+) -> socket.socket:
+    """Like ``urllib3.util.connection.create_connection``, but refuses (before connecting)
+    every resolved address that ``is_refused_address``."""
+    host, port = address
+    host = host.strip("[]")
+    last_error: OSError | None = None
+    refused = []
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        if is_refused_address(sockaddr[0]):
+            refused.append(sockaddr[0])
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as error:
+            last_error = error
+            sock.close()
+    if last_error is not None:
+        raise last_error
+    raise BlockedDestination(
+        f"{host} resolves to {', '.join(refused)}, a private or reserved address"
+    )

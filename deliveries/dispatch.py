@@ -1,0 +1,151 @@
+"""Claim due deliveries, send them concurrently, and record every attempt.
+
+A delivery is due when it is ``pending`` and its ``next_attempt_at`` has passed. Claiming
+sets it ``in_progress`` with ``next_attempt_at`` pushed to a lease (its timeout plus a
+margin): if the worker dies mid-send, the lease runs out and the next claim takes the
+delivery again. So one query finds both new work and work a dead worker left behind.
+"""
+
+import logging
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Trigger
+from deliveries.retry import next_delay
+from deliveries.sender import AttemptResult, OutgoingRequest, build_request, send
+from webhooks.models import SystemSettings
+
+logger = logging.getLogger(__name__)
+
+LEASE_MARGIN = timedelta(seconds=30)
+DUE = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.IN_PROGRESS])
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def executor() -> ThreadPoolExecutor:
+    """One pool of sending threads per process, made on first use (after any fork)."""
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(
+            max_workers=settings.DELIVERIES_SEND_CONCURRENCY, thread_name_prefix="send"
+        )
+    return _executor
+
+
+def claim(limit: int) -> list[Delivery]:
+    """Take up to ``limit`` due deliveries for this worker; others skip the locked rows."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.filter(DUE, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", "webhook__timeout_seconds")[:limit]
+        )
+        if not rows:
+            return []
+        by_timeout: dict[int, list[int]] = {}
+        for delivery_id, timeout in rows:
+            by_timeout.setdefault(timeout, []).append(delivery_id)
+        for timeout, ids in by_timeout.items():
+            Delivery.objects.filter(id__in=ids).update(
+                status=DeliveryStatus.IN_PROGRESS,
+                attempt_count=F("attempt_count") + 1,
+                next_attempt_at=now + timedelta(seconds=timeout) + LEASE_MARGIN,
+                updated_at=now,
+            )
+        return list(
+            Delivery.objects.filter(id__in=[row[0] for row in rows]).select_related(
+                "webhook", "event", "event_type"
+            )
+        )
+
+
+def send_due_batch(limit: int | None = None) -> int:
+    """Claim one batch, send it with the thread pool, and record the results as they
+    come in, so a slow receiver does not hold back the record of fast ones. Returns how
+    many deliveries were claimed."""
+    deliveries = claim(limit or settings.DELIVERIES_BATCH_SIZE)
+    if not deliveries:
+        return 0
+    system = SystemSettings.load()
+    pending: list[tuple[Delivery, OutgoingRequest, AttemptResult]] = []
+    futures = {}
+    for delivery in deliveries:
+        request = build_request(delivery)
+        futures[executor().submit(send, request)] = (delivery, request)
+    for future in as_completed(futures):
+        delivery, request = futures[future]
+        pending.append((delivery, request, future.result()))
+        if len(pending) >= settings.DELIVERIES_RECORD_BATCH:
+            record(pending, system)
+            pending = []
+    if pending:
+        record(pending, system)
+    return len(deliveries)
+
+
+def record(
+    results: list[tuple[Delivery, OutgoingRequest, AttemptResult]],
+    system: SystemSettings,
+    trigger: str = Trigger.AUTOMATIC,
+    user=None,
+) -> None:
+    """Write the attempts and each delivery's next state in one transaction."""
+    now = timezone.now()
+    attempts = []
+    for delivery, request, result in results:
+        attempts.append(
+            DeliveryAttempt(
+                delivery=delivery,
+                webhook_id=delivery.webhook_id,
+                number=delivery.attempt_count,
+                attempted_at=now,
+                trigger=trigger,
+                triggered_by=user,
+                request_url=request.url,
+                request_headers=request.recorded_headers,
+                request_body=request.body.decode(),
+                success=result.success,
+                response_code=result.response_code,
+                response_headers=result.response_headers,
+                response_body=result.response_body,
+                response_body_truncated=result.response_body_truncated,
+                response_body_encoding=result.response_body_encoding,
+                duration_ms=result.duration_ms,
+                failure_reason=result.failure_reason,
+                failure_detail=result.failure_detail,
+            )
+        )
+        delivery.last_attempt_at = now
+        delivery.last_response_code = result.response_code
+        delivery.last_failure_reason = result.failure_reason
+        delivery.updated_at = now
+        delay = None
+        if not result.success and trigger == Trigger.AUTOMATIC:
+            delay = next_delay(delivery.webhook, system, retries_done=delivery.attempt_count - 1)
+        if result.success:
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCESS, None
+        elif delay is not None:
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, now + delay
+        else:
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    with transaction.atomic():
+        DeliveryAttempt.objects.bulk_create(attempts)
+        Delivery.objects.bulk_update(
+            [delivery for delivery, _, _ in results],
+            [
+                "status",
+                "next_attempt_at",
+                "last_attempt_at",
+                "last_response_code",
+                "last_failure_reason",
+                "updated_at",
+            ],
+        )

@@ -1,0 +1,56 @@
+"""Celery tasks of the delivery engine. A broker message is only a wake-up call: the
+delivery rows are the truth, so a lost message delays work but never loses it."""
+
+import logging
+import math
+import time
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from deliveries.dispatch import DUE, send_due_batch
+from deliveries.models import Delivery
+from deliveries.retention import purge_expired
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="deliveries.drain", ignore_result=True)
+def drain(time_budget: float | None = None) -> int:
+    """Send due deliveries batch after batch until none is due or the time budget is
+    spent. Returns how many were claimed."""
+    budget = settings.DELIVERIES_DRAIN_SECONDS if time_budget is None else time_budget
+    started, total = time.monotonic(), 0
+    while True:
+        claimed = send_due_batch()
+        total += claimed
+        if claimed == 0 or time.monotonic() - started > budget:
+            break
+    # Retries scheduled for later are found by dispatch_due when they fall due.
+    if total and time.monotonic() - started > budget:
+        drain.delay()  # more may be due: hand over so other tasks get a turn
+    return total
+
+
+def wake() -> None:
+    """Ask a worker to send what is due now."""
+    drain.delay()
+
+
+@shared_task(name="deliveries.dispatch_due", ignore_result=True)
+def dispatch_due() -> int:
+    """Periodic: start enough drains for everything due, including deliveries whose lease
+    ran out because a worker died or a broker message was lost."""
+    due = Delivery.objects.filter(DUE, next_attempt_at__lte=timezone.now()).count()
+    drains = min(math.ceil(due / settings.DELIVERIES_BATCH_SIZE), settings.DELIVERIES_MAX_DRAINS)
+    for _ in range(drains):
+        drain.delay()
+    if due:
+        logger.info("dispatch_due: %s due, started %s drains", due, drains)
+    return due
+
+
+@shared_task(name="deliveries.purge_expired", ignore_result=True)
+def purge_expired_task() -> int:
+    return purge_expired()

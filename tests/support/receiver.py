@@ -1,0 +1,108 @@
+"""A real HTTP receiver on 127.0.0.1 for tests, scripted by path.
+
+- ``/codes/500,500,200``: answers 500, then 500, then 200 for every later request.
+- ``/drip``: sends a status line and then one byte a second, never finishing.
+- ``/redirect``: answers 302 to another path.
+- ``/binary``: answers 200 with bytes that are not UTF-8.
+- ``/big``: answers 200 with 100 KiB of text.
+- anything else: 200 with a small JSON body.
+Every request is recorded (path, headers, body) in arrival order.
+"""
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    def __init__(self):
+        self.requests: list[Received] = []
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> "Receiver":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def received(self, path: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    def _next_index(self, path: str) -> int:
+        with self._lock:
+            index = self._counts.get(path, 0)
+            self._counts[path] = index + 1
+            return index
+
+    def _handler(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.requests.append(Received(self.path, dict(self.headers), body))
+                if self.path.startswith("/codes/"):
+                    codes = [int(c) for c in self.path.removeprefix("/codes/").split(",")]
+                    code = codes[min(receiver._next_index(self.path), len(codes) - 1)]
+                    text = "Internal error: database is locked" if code >= 500 else "ok"
+                    return self._answer(code, text.encode(), "text/plain")
+                if self.path == "/drip":
+                    return self._drip()
+                if self.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/elsewhere")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                if self.path == "/binary":
+                    return self._answer(200, bytes(range(256)), "application/octet-stream")
+                if self.path == "/big":
+                    return self._answer(200, b"x" * 100 * 1024, "text/plain")
+                return self._answer(200, b'{"received": true}', "application/json")
+
+            def _answer(self, code, data, content_type):
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _drip(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                try:
+                    for _ in range(1000):
+                        self.wfile.write(b".")
+                        self.wfile.flush()
+                        time.sleep(1)
+                except OSError:
+                    pass
+
+            def log_message(self, format, *args):
+                pass
+
+        return Handler
