@@ -241,6 +241,8 @@ DELIVERIES_RECORD_BATCH = env_int("DELIVERIES_RECORD_BATCH", 50, minimum=1)
 DELIVERIES_DRAIN_SECONDS = env_int("DELIVERIES_DRAIN_SECONDS", 30, minimum=1)
 DELIVERIES_MAX_DRAINS = env_int("DELIVERIES_MAX_DRAINS", 8, minimum=1)
 DELIVERIES_PURGE_BATCH = env_int("DELIVERIES_PURGE_BATCH", 2000, minimum=1)
+# How long past its timeout an in-progress delivery waits before another worker takes it.
+DELIVERIES_LEASE_MARGIN = env_float("DELIVERIES_LEASE_MARGIN", 30.0)
 # How often beat re-dispatches due retries and deliveries whose lease ran out.
 DELIVERIES_DISPATCH_INTERVAL = env_float("DELIVERIES_DISPATCH_INTERVAL", 5.0)
 

@@ -22,7 +22,6 @@ from webhooks.models import SystemSettings
 
 logger = logging.getLogger(__name__)
 
-LEASE_MARGIN = timedelta(seconds=30)
 DUE = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.IN_PROGRESS])
 
 _executor: ThreadPoolExecutor | None = None
@@ -50,6 +49,7 @@ def claim(limit: int) -> list[Delivery]:
         )
         if not rows:
             return []
+        margin = timedelta(seconds=settings.DELIVERIES_LEASE_MARGIN)
         by_timeout: dict[int, list[int]] = {}
         for delivery_id, timeout in rows:
             by_timeout.setdefault(timeout, []).append(delivery_id)
@@ -57,7 +57,7 @@ def claim(limit: int) -> list[Delivery]:
             Delivery.objects.filter(id__in=ids).update(
                 status=DeliveryStatus.IN_PROGRESS,
                 attempt_count=F("attempt_count") + 1,
-                next_attempt_at=now + timedelta(seconds=timeout) + LEASE_MARGIN,
+                next_attempt_at=now + timedelta(seconds=timeout) + margin,
                 updated_at=now,
             )
         return list(

@@ -7,6 +7,7 @@ import time
 
 from celery import shared_task
 from django.conf import settings
+from kombu.exceptions import OperationalError
 from django.utils import timezone
 
 from deliveries.dispatch import DUE, send_due_batch
@@ -34,8 +35,12 @@ def drain(time_budget: float | None = None) -> int:
 
 
 def wake() -> None:
-    """Ask a worker to send what is due now."""
-    drain.delay()
+    """Ask a worker to send what is due now. Called after the deliveries committed, so a
+    broker outage must not turn into an error: dispatch_due finds them anyway."""
+    try:
+        drain.delay()
+    except (OperationalError, OSError) as error:
+        logger.warning("Could not wake the sender (%s); the dispatcher will pick it up", error)
 
 
 @shared_task(name="deliveries.dispatch_due", ignore_result=True)

@@ -57,6 +57,7 @@ def test_a_separate_worker_picks_up_a_task_from_the_embedded_broker(tmp_path, mo
     worker = start_worker(
         {"CELERY_BROKER_URL": "filesystem://", "CELERY_BROKER_DIR": str(broker_dir)},
         "--pool=solo",
+        log=tmp_path / "worker.log",
     )
     try:
         # Celery lets CELERY_BROKER_URL from the environment win over broker=.
@@ -78,7 +79,7 @@ def test_a_separate_worker_picks_up_a_task_from_the_embedded_broker(tmp_path, mo
 
 @pytest.mark.worker
 def test_a_separate_worker_picks_up_a_task_from_redis(tmp_path, settings):
-    worker = start_worker({}, "--pool=solo")
+    worker = start_worker({}, "--pool=solo", log=tmp_path / "worker.log")
     try:
         from config.celery import app
 

@@ -3,6 +3,7 @@
 - ``/codes/500,500,200``: answers 500, then 500, then 200 for every later request.
 - ``/drip``: sends a status line and then one byte a second, never finishing.
 - ``/redirect``: answers 302 to another path.
+- ``/sleep``: answers 200 after 200 ms.
 - ``/binary``: answers 200 with bytes that are not UTF-8.
 - ``/big``: answers 200 with 100 KiB of text.
 - anything else: 200 with a small JSON body.
@@ -68,6 +69,9 @@ class Receiver:
                     code = codes[min(receiver._next_index(self.path), len(codes) - 1)]
                     text = "Internal error: database is locked" if code >= 500 else "ok"
                     return self._answer(code, text.encode(), "text/plain")
+                if self.path == "/sleep":
+                    time.sleep(0.2)
+                    return self._answer(200, b"ok", "text/plain")
                 if self.path == "/drip":
                     return self._drip()
                 if self.path == "/redirect":
