@@ -1,5 +1,89 @@
-"""The JSON API (django-ninja), served under /api/v1/ with its OpenAPI schema."""
+"""The JSON API (django-ninja), served under /api/v1/ with its OpenAPI schema.
 
+Every error answers JSON: ``{"detail": "..."}``, or for invalid input (422)
+``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}``. A body that is not JSON
+is invalid input too, in that same shape.
+"""
+
+import json
+import math
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
-api = NinjaAPI(title="Webhook Portal API", version="1.0.0", urls_namespace="api")
+from deliveries.api import router as deliveries_router
+
+
+class MalformedJSON(ValueError):
+    """The request body is not JSON that can be stored."""
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        # 1e400 overflows to infinity, which JSON (and PostgreSQL's jsonb) cannot hold.
+        raise ValueError(f"number {text} is out of range")
+    return number
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+class JSONParser(Parser):
+    def parse_body(self, request: HttpRequest):
+        try:
+            return json.loads(
+                request.body, parse_float=_finite_float, parse_constant=_reject_constant
+            )
+        except ValueError as exc:  # Also bytes that are not UTF-8, and over-long integers.
+            raise MalformedJSON(str(exc)) from exc
+        except RecursionError:
+            raise MalformedJSON("nested too deeply") from None
+
+
+api = NinjaAPI(
+    title="Webhook Portal API",
+    version="1.0.0",
+    urls_namespace="api",
+    parser=JSONParser(),
+)
+api.add_router("/", deliveries_router)
+
+
+@api.exception_handler(ValidationError)
+def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # Only loc, msg and type: pydantic's ctx and input are its internals, and input may
+    # echo back whatever the client sent.
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors]
+    return api.create_response(request, {"detail": detail}, status=422)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, MalformedJSON):
+        # ninja answers a body its parser rejects with a bare 400 "Cannot parse request
+        # body"; we answer it like any other invalid input.
+        error = {"loc": ["body"], "msg": f"Malformed JSON: {exc.__cause__}", "type": "json_invalid"}
+        return invalid_input(request, ValidationError([error]))
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    detail = "A valid API key is required, sent as 'Authorization: Bearer <key>'."
+    response = api.create_response(request, {"detail": detail}, status=401)
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # Django raises this reading a body over DATA_UPLOAD_MAX_MEMORY_SIZE; it would be a 400.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    detail = f"The request body is larger than {limit} bytes."
+    return api.create_response(request, {"detail": detail}, status=413)

@@ -7,9 +7,9 @@ import time
 
 from celery import shared_task
 from django.conf import settings
-from kombu.exceptions import OperationalError
 from django.utils import timezone
 
+from deliveries import wakeups
 from deliveries.dispatch import DUE, send_due_batch
 from deliveries.models import Delivery
 from deliveries.retention import purge_expired
@@ -24,8 +24,11 @@ def drain(time_budget: float | None = None) -> int:
     budget = settings.DELIVERIES_DRAIN_SECONDS if time_budget is None else time_budget
     started, total = time.monotonic(), 0
     while True:
+        wakeups.clear()  # before claiming: what commits after this claim wakes us again
         claimed = send_due_batch()
         total += claimed
+        if claimed == settings.DELIVERIES_BATCH_SIZE:
+            wake()  # a full batch: there may be a backlog, let another worker help
         if claimed == 0 or time.monotonic() - started > budget:
             break
     # Retries scheduled for later are found by dispatch_due when they fall due.
@@ -35,12 +38,8 @@ def drain(time_budget: float | None = None) -> int:
 
 
 def wake() -> None:
-    """Ask a worker to send what is due now. Called after the deliveries committed, so a
-    broker outage must not turn into an error: dispatch_due finds them anyway."""
-    try:
-        drain.delay()
-    except (OperationalError, OSError) as error:
-        logger.warning("Could not wake the sender (%s); the dispatcher will pick it up", error)
+    """Ask a worker to send what is due now (coalesced; never raises)."""
+    wakeups.publish(drain)
 
 
 @shared_task(name="deliveries.dispatch_due", ignore_result=True)

@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from config.web import ADMIN_GROUP
 
@@ -42,3 +43,22 @@ def receiver():
     running = Receiver().start()
     yield running
     running.stop()
+
+
+def test_database_url() -> str:
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker_env(transactional_db):
+    from config.celery import app
+
+    app.control.purge()  # wake-ups left by earlier tests
+    return {
+        "DATABASE_URL": test_database_url(),
+        "DELIVERIES_DISPATCH_INTERVAL": "0.3",
+        "DELIVERIES_LEASE_MARGIN": "1",
+        "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8",
+    }

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import make_event_type, make_webhook
+from webhooks.models import ApiKey
 
 
 @pytest.fixture
@@ -34,6 +35,8 @@ def action_urls(db):
         reverse("webhooks:secret_reveal", args=[webhook.pk]),
         reverse("webhooks:secret_rotate", args=[webhook.pk]),
         reverse("webhooks:event_type_delete", args=[event_type.pk]),
+        reverse("api_key_create"),
+        reverse("api_key_revoke", args=[ApiKey.issue("k")[0].pk]),
     ]
 
 

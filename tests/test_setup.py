@@ -78,8 +78,8 @@ def test_a_separate_worker_picks_up_a_task_from_the_embedded_broker(tmp_path, mo
 
 
 @pytest.mark.worker
-def test_a_separate_worker_picks_up_a_task_from_redis(tmp_path, settings):
-    worker = start_worker({}, "--pool=solo", log=tmp_path / "worker.log")
+def test_a_separate_worker_picks_up_a_task_from_redis(tmp_path, worker_env):
+    worker = start_worker(worker_env, "--pool=solo", log=tmp_path / "worker.log")
     try:
         from config.celery import app
 

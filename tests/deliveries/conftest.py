@@ -1,14 +1,7 @@
 import pytest
-from django.db import connection
 
 from tests.support.processes import start_worker, stop
 from webhooks.models import SystemSettings
-
-
-def test_database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -18,19 +11,6 @@ def compressed_retries(transactional_db):
     system.max_retries, system.retry_window_seconds = 3, 3
     system.save()
     return system
-
-
-@pytest.fixture
-def worker_env(transactional_db):
-    from config.celery import app
-
-    app.control.purge()  # wake-ups left by earlier tests
-    return {
-        "DATABASE_URL": test_database_url(),
-        "DELIVERIES_DISPATCH_INTERVAL": "0.3",
-        "DELIVERIES_LEASE_MARGIN": "1",
-        "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8",
-    }
 
 
 @pytest.fixture

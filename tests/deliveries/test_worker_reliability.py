@@ -56,9 +56,10 @@ def test_a_refusing_receiver_is_retried_on_schedule_then_failed(compressed_retri
     assert len(attempts) == 4  # the first try and 3 retries
     assert {a.failure_reason for a in attempts} == {"connection_refused"}
     gaps = [
-        (b.attempted_at - a.attempted_at).total_seconds() for a, b in zip(attempts, attempts[1:])
+        (b.attempted_at - a.attempted_at).total_seconds()
+        for a, b in zip(attempts, attempts[1:], strict=False)
     ]
-    for gap, nominal in zip(gaps, schedule(3, 3)):
+    for gap, nominal in zip(gaps, schedule(3, 3), strict=True):
         # Jitter shortens a delay by up to 20%; the dispatcher adds up to its interval.
         assert nominal * 0.8 - 0.05 <= gap <= nominal + 1.5, (gaps, schedule(3, 3))
 
