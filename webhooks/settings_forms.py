@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from django import forms
 
 from webhooks.models import SystemSettings
+from webhooks.retry_policy import JITTER, schedule
 
 # Each automatic retry waits its share of the window, give or take this fraction.
-RETRY_JITTER = 0.2
 
 
 class SystemSettingsForm(forms.ModelForm):
@@ -92,28 +92,20 @@ class ScheduledRetry:
 
 def retry_schedule(max_retries: int, window_seconds: int) -> list[ScheduledRetry]:
     """The automatic retries the settings produce, for the preview on the Settings page.
-
-    Retry ``n`` (1-based) waits ``window * 2**(n-1) / (2**max_retries - 1)`` seconds after
-    the previous try, within ``RETRY_JITTER``; the waits add up to the whole window.
-    ``elapsed`` is the time from the first failure, without jitter.
-    """
-    if max_retries <= 0:
-        return []
-    unit = window_seconds / (2**max_retries - 1)
-    schedule, elapsed = [], 0.0
-    for number in range(1, max_retries + 1):
-        wait = unit * 2 ** (number - 1)
+    ``elapsed`` is the time from the first failure, without jitter."""
+    retries, elapsed = [], 0.0
+    for number, wait in enumerate(schedule(max_retries, window_seconds), start=1):
         elapsed += wait
-        schedule.append(
+        retries.append(
             ScheduledRetry(
                 number=number,
                 wait=wait,
-                earliest=wait * (1 - RETRY_JITTER),
-                latest=wait * (1 + RETRY_JITTER),
+                earliest=wait * (1 - JITTER),
+                latest=wait,
                 elapsed=elapsed,
             )
         )
-    return schedule
+    return retries
 
 
 ACTION_GROUPS = [

@@ -11,9 +11,9 @@ import pytest
 
 from deliveries.emit import emit
 from deliveries.models import Delivery, DeliveryAttempt
-from deliveries.retry import schedule
 from tests.factories import make_event_type, make_webhook
 from tests.support.processes import kill, stop, wait_for
+from webhooks.retry_policy import schedule
 
 pytestmark = pytest.mark.worker
 
