@@ -4,6 +4,7 @@ Each path behaves like one kind of customer endpoint, so the demo shows a realis
 mostly 2xx, some 5xx with an error body, a 404, and one that is slow past the timeout.
 """
 
+import contextlib
 import json
 import random
 import time
@@ -46,11 +47,13 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     def _answer(self, code, body, content_type="application/json"):
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        # The sender may have given up on a slow answer already.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
     def log_message(self, format, *args):
         pass

@@ -35,13 +35,24 @@ class WebhookForm(forms.ModelForm):
             "is_active",
             "event_types",
             "timeout_seconds",
+            "max_retries",
+            "retry_window_seconds",
             "basic_auth_username",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "event_types": forms.CheckboxSelectMultiple,
         }
-        labels = {"timeout_seconds": "Timeout (seconds)", "event_types": "Subscribed events"}
+        labels = {
+            "timeout_seconds": "Timeout (seconds)",
+            "event_types": "Subscribed events",
+            "max_retries": "Automatic retries",
+            "retry_window_seconds": "Retry window (seconds)",
+        }
+        help_texts = {
+            "max_retries": "Blank uses the default from Settings.",
+            "retry_window_seconds": "Blank uses the default from Settings.",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

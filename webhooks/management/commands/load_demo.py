@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from webhooks.management.commands.create_admin import ensure_admin
-from webhooks.models import EventType, Webhook
+from webhooks.models import EventType, SystemSettings, Webhook
 
 EVENT_TYPES = [
     ("license.assigned", "License", "A license was assigned to a user."),
@@ -57,6 +57,11 @@ class Command(BaseCommand):
             )
             if created:
                 webhook.event_types.set([types[t] for t in subscribed])
+        # Retries over 2 minutes instead of 30, so the demo shows them finishing.
+        system = SystemSettings.load()
+        if system.retry_window_seconds == 1800:
+            system.retry_window_seconds = 120
+            system.save(update_fields=["retry_window_seconds", "updated_at"])
         password = secrets.token_urlsafe(12)
         ensure_admin(username, password)
         self.stdout.write(
