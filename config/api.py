@@ -16,6 +16,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from deliveries.api import router as deliveries_router
+from deliveries.stats_api import router as stats_router
 
 
 class MalformedJSON(ValueError):
@@ -53,6 +54,7 @@ api = NinjaAPI(
     parser=JSONParser(),
 )
 api.add_router("/", deliveries_router)
+api.add_router("/", stats_router)
 
 
 @api.exception_handler(ValidationError)

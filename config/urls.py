@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/webhooks/", include("webhooks.urls")),
     path("admin/", include("webhooks.settings_urls")),
     path("admin/", include("deliveries.urls")),
+    path("admin/", include("deliveries.stats_urls")),
     path("admin/", include("campaigns.urls")),
     path("api/v1/", api.urls),
 ]

@@ -1,12 +1,12 @@
 from django.urls import path
 
 from config.pages import not_built_yet
-from deliveries import views
+from deliveries.views import dashboard
 
 app_name = "deliveries"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", dashboard.dashboard, name="dashboard"),
     path(
         "webhook-deliveries",
         not_built_yet,

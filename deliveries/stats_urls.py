@@ -1,0 +1,5 @@
+"""Stats pages beyond the dashboard (per webhook)."""
+
+app_name = "stats"
+
+urlpatterns = []
