@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -186,3 +187,15 @@ def _save_states(deliveries: list[Delivery]) -> None:
             WHERE d.id = v.id""",
             params,
         )
+
+
+def send_one(delivery_id: int, trigger: str = Trigger.MANUAL, user_id: int | None = None) -> bool:
+    """Send and record one attempt of a delivery already marked ``in_progress`` (by a
+    manual retry). Returns False when there was nothing to send (a redelivered message)."""
+    delivery = Delivery.objects.select_related("webhook", "event", "event_type").get(pk=delivery_id)
+    if delivery.status != DeliveryStatus.IN_PROGRESS:
+        return False
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    request = build_request(delivery)
+    record([(delivery, request, send(request))], SystemSettings.load(), trigger, user)
+    return True

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from deliveries import wakeups
-from deliveries.dispatch import DUE, send_due_batch
-from deliveries.models import Delivery
+from deliveries.dispatch import DUE, send_due_batch, send_one
+from deliveries.models import Delivery, Trigger
 from deliveries.retention import purge_expired
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,12 @@ def dispatch_due() -> int:
     if due:
         logger.info("dispatch_due: %s due, started %s drains", due, drains)
     return due
+
+
+@shared_task(name="deliveries.retry_delivery", ignore_result=True)
+def retry_delivery(delivery_id: int, user_id: int | None) -> bool:
+    """A manual retry an admin asked for (see deliveries.manual.start_retry)."""
+    return send_one(delivery_id, Trigger.MANUAL, user_id)
 
 
 @shared_task(name="deliveries.purge_expired", ignore_result=True)

@@ -1,16 +1,13 @@
 from django.urls import path
 
-from config.pages import not_built_yet
-from deliveries.views import dashboard
+from deliveries.views import dashboard, detail, log
 
 app_name = "deliveries"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
-    path(
-        "webhook-deliveries",
-        not_built_yet,
-        {"page": "Webhook Deliveries", "nav": "deliveries"},
-        name="log",
-    ),
+    path("webhook-deliveries", log.delivery_log, name="log"),
+    path("webhook-deliveries/<int:pk>", detail.delivery_detail, name="detail"),
+    path("webhook-deliveries/<int:pk>/row", log.delivery_row, name="row"),
+    path("webhook-deliveries/<int:pk>/retry", detail.delivery_retry, name="retry"),
 ]
