@@ -4,6 +4,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 
 from config.web import ADMIN_GROUP
+from tests.support.processes import start_worker, stop
+from webhooks.models import SystemSettings
 
 PASSWORD = "correct horse battery staple"
 
@@ -62,3 +64,33 @@ def worker_env(transactional_db):
         "DELIVERIES_LEASE_MARGIN": "1",
         "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
+
+
+@pytest.fixture
+def compressed_retries(transactional_db):
+    """3 retries over 3 seconds instead of 30 minutes."""
+    system = SystemSettings.load()
+    system.max_retries, system.retry_window_seconds = 3, 3
+    system.save()
+    return system
+
+
+@pytest.fixture
+def start_workers(worker_env, tmp_path):
+    """Start real Celery workers (prefork, with embedded beat) on the test database."""
+    started = []
+
+    def start(env_overrides=None, name="worker"):
+        worker = start_worker(
+            {**worker_env, **(env_overrides or {})},
+            "--concurrency=2",
+            "--beat",
+            f"--schedule={tmp_path / (name + '-beat')}",
+            log=tmp_path / f"{name}.log",
+        )
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        stop(worker)
