@@ -249,6 +249,7 @@ DELIVERIES_DISPATCH_INTERVAL = env_float("DELIVERIES_DISPATCH_INTERVAL", 5.0)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due": {"task": "deliveries.dispatch_due", "schedule": DELIVERIES_DISPATCH_INTERVAL},
     "purge-expired": {"task": "deliveries.purge_expired", "schedule": 3600.0},
+    "compact-rollups": {"task": "deliveries.compact_rollups", "schedule": 300.0},
 }
 
 LOGGING = {

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from deliveries import rollups
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Trigger
 from deliveries.retry import next_delay
 from deliveries.sender import AttemptResult, OutgoingRequest, build_request, send
@@ -69,13 +70,19 @@ def claim(limit: int) -> list[Delivery]:
 
 
 def send_due_batch(limit: int | None = None) -> int:
-    """Claim one batch, send it with the thread pool, and record the results as they
-    come in, so a slow receiver does not hold back the record of fast ones. Returns how
-    many deliveries were claimed."""
+    """Claim one batch of due deliveries and send it. Returns how many were claimed."""
     deliveries = claim(limit or settings.DELIVERIES_BATCH_SIZE)
-    if not deliveries:
-        return 0
+    if deliveries:
+        send_batch(deliveries)
+    return len(deliveries)
+
+
+def send_batch(deliveries: list[Delivery], trigger: str = Trigger.AUTOMATIC, user=None) -> int:
+    """Send claimed deliveries with the thread pool and record the results as they come
+    in, so a slow receiver does not hold back the record of fast ones. Returns how many
+    succeeded."""
     system = SystemSettings.load()
+    succeeded = 0
     pending: list[tuple[Delivery, OutgoingRequest, AttemptResult]] = []
     futures = {}
     for delivery in deliveries:
@@ -83,13 +90,15 @@ def send_due_batch(limit: int | None = None) -> int:
         futures[executor().submit(send, request)] = (delivery, request)
     for future in as_completed(futures):
         delivery, request = futures[future]
-        pending.append((delivery, request, future.result()))
+        result = future.result()
+        succeeded += result.success
+        pending.append((delivery, request, result))
         if len(pending) >= settings.DELIVERIES_RECORD_BATCH:
-            record(pending, system)
+            record(pending, system, trigger, user)
             pending = []
     if pending:
-        record(pending, system)
-    return len(deliveries)
+        record(pending, system, trigger, user)
+    return succeeded
 
 
 def record(
@@ -140,6 +149,7 @@ def record(
     with transaction.atomic():
         DeliveryAttempt.objects.bulk_create(attempts)
         _save_states([delivery for delivery, _, _ in results])
+        rollups.add_attempts(attempts)  # last: the rollup rows stay locked until the commit
 
 
 STATE_FIELDS = [

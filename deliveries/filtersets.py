@@ -9,7 +9,8 @@ from datetime import timedelta
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, FailureReason, Source
@@ -61,12 +62,14 @@ class CodeFilter(django_filters.Filter):
     def filter(self, qs, value):
         if not value:
             return qs
+        # The same expression as the delivery_log_code index: no response counts as 0.
+        qs = qs.alias(code=Coalesce("last_response_code", Value(0)))
         if value == "none":
-            return qs.filter(last_response_code__isnull=True)
+            return qs.filter(code=0)
         if value in CODE_CLASSES:
             low, high = CODE_CLASSES[value]
-            return qs.filter(last_response_code__gte=low, last_response_code__lte=high)
-        return qs.filter(last_response_code=int(value))
+            return qs.filter(code__gte=low, code__lte=high)
+        return qs.filter(code=int(value))
 
 
 class DeliveryFilterSet(django_filters.FilterSet):

@@ -5,9 +5,11 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from deliveries import rollups
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from webhooks.models import ActivityEntry, Event, SystemSettings
 
@@ -23,7 +25,10 @@ def _delete_in_batches(queryset, batch_size: int) -> int:
         ids = list(queryset.values_list("id", flat=True)[:batch_size])
         if not ids:
             return deleted
-        model.objects.filter(id__in=ids).delete()
+        with transaction.atomic():
+            if model is DeliveryAttempt:
+                rollups.remove_attempts(ids)  # recounts their hours before they go
+            model.objects.filter(id__in=ids).delete()
         deleted += len(ids)
 
 

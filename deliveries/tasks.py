@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from deliveries import wakeups
+from deliveries import rollups, wakeups
 from deliveries.dispatch import DUE, send_due_batch, send_one
 from deliveries.models import Delivery, Trigger
 from deliveries.retention import purge_expired
@@ -59,6 +59,20 @@ def dispatch_due() -> int:
 def retry_delivery(delivery_id: int, user_id: int | None) -> bool:
     """A manual retry an admin asked for (see deliveries.manual.start_retry)."""
     return send_one(delivery_id, Trigger.MANUAL, user_id)
+
+
+@shared_task(name="deliveries.bulk_retry", ignore_result=True)
+def run_bulk_retry(job_id: int) -> None:
+    """Bulk recovery started from the delivery log (see deliveries.bulk)."""
+    from deliveries import bulk
+
+    bulk.run(job_id)
+
+
+@shared_task(name="deliveries.compact_rollups", ignore_result=True)
+def compact_rollups() -> int:
+    """Merge the +n/-n rows the delivery-status triggers write (see deliveries.rollups)."""
+    return rollups.compact()
 
 
 @shared_task(name="deliveries.purge_expired", ignore_result=True)

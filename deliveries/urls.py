@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deliveries.views import dashboard, detail, log
+from deliveries.views import bulk, dashboard, detail, log
 
 app_name = "deliveries"
 
@@ -10,4 +10,6 @@ urlpatterns = [
     path("webhook-deliveries/<int:pk>", detail.delivery_detail, name="detail"),
     path("webhook-deliveries/<int:pk>/row", log.delivery_row, name="row"),
     path("webhook-deliveries/<int:pk>/retry", detail.delivery_retry, name="retry"),
+    path("webhook-deliveries/bulk-retry", bulk.bulk_retry, name="bulk_retry"),
+    path("webhook-deliveries/bulk-retry/<int:pk>", bulk.bulk_progress, name="bulk_progress"),
 ]

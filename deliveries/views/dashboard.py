@@ -1,22 +1,23 @@
-from django.db.models import Count
-from django.http import HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""The dashboard at /admin/: delivery stats of the whole workspace over a time window."""
 
-from config.web import HtmxRequest, admin_required
-from deliveries.models import Delivery, DeliveryStatus
-from webhooks.models import EventType, Webhook
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from config.web import HtmxRequest, admin_required, is_partial
+from deliveries.views.stats import StatsWindowForm, render_stats
+from webhooks.models import Webhook
 
 
 @require_GET
 @admin_required
+@vary_on_headers("HX-Request")
 def dashboard(request: HtmxRequest) -> HttpResponse:
-    by_status = dict(Delivery.objects.values_list("status").annotate(n=Count("id")).order_by())
-    context = {
-        "nav": "dashboard",
-        "webhook_count": Webhook.objects.count(),
-        "active_webhook_count": Webhook.objects.filter(is_active=True).count(),
-        "event_type_count": EventType.objects.count(),
-        "statuses": [(status, by_status.get(status.value, 0)) for status in DeliveryStatus],
-    }
-    return render(request, "deliveries/dashboard.html", context)
+    form = StatsWindowForm(request.GET)
+    extra = {"nav": "dashboard", "form": form}
+    if not is_partial(request):
+        extra["webhook_counts"] = Webhook.objects.aggregate(
+            total=Count("id"), active=Count("id", filter=Q(is_active=True))
+        )
+    return render_stats(request, "deliveries/dashboard.html", form, extra)

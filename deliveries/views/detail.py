@@ -53,4 +53,6 @@ def delivery_retry(request: HtmxRequest, pk: int) -> HttpResponse:
             messages.success(request, "Retry started; the result appears in the timeline.")
         return redirect("deliveries:detail", pk=pk)
     row = get_object_or_404(log_queryset(), pk=pk)
-    return render(request, "deliveries/_row.html", {"delivery": row, "notice": notice}, status=status)
+    return render(
+        request, "deliveries/_row.html", {"delivery": row, "notice": notice}, status=status
+    )

@@ -80,3 +80,32 @@ def test_filters_live_in_the_url_and_survive_a_reload(admin_page, live_server, d
     page.go_back()  # to the category filter before sorting by code
     expect(page.locator("#results tbody tr")).to_have_count(2)
     assert "category=License" in page.url and "sort=-code" not in page.url
+
+
+def test_bulk_recovery_shows_progress_until_done(admin_page, live_server, receiver, start_workers):
+    event_type = make_event_type(name="license.assigned", category="License")
+    make_webhook(
+        # The first 40 requests fail (the outage), everything after succeeds.
+        name="Warehouse", url=receiver.url + "/codes/" + "503," * 40 + "200",
+        event_types=[event_type],
+        max_retries=0,
+    )  # fmt: skip
+    for n in range(40):
+        emit("license.assigned", {"n": n})
+    while send_due_batch():
+        pass
+    start_workers()
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/webhook-deliveries?status=failed&q=Warehouse")
+    expect(page.locator(".results-head")).to_contain_text("40")
+    page.get_by_role("link", name="Retry all failed matching these filters").click()
+    expect(page.get_by_test_id("bulk-count")).to_have_text("40")
+    page.get_by_role("button", name="Retry 40 deliveries").click()
+
+    expect(page.get_by_role("progressbar")).to_be_visible()
+    expect(page.get_by_test_id("bulk-status")).to_have_text("Done", timeout=30000)
+    expect(page.locator("#progress")).to_contain_text("40 of 40")
+    expect(page.locator("#progress")).to_contain_text("40 succeeded")
+    expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    page.get_by_role("link", name="Back to the filtered log").click()
+    assert "q=Warehouse" in page.url
