@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from deliveries import rollups
-from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Trigger
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, FailureReason, Trigger
 from deliveries.retry import next_delay
 from deliveries.sender import AttemptResult, OutgoingRequest, build_request, send
 from webhooks.models import SystemSettings
@@ -101,6 +101,14 @@ def send_batch(deliveries: list[Delivery], trigger: str = Trigger.AUTOMATIC, use
     return succeeded
 
 
+# Failures a retry cannot fix: the webhook's settings must change first.
+PERMANENT_FAILURES = {FailureReason.INVALID_URL, FailureReason.BLOCKED_DESTINATION}
+
+
+def _permanent(result: AttemptResult) -> bool:
+    return result.failure_reason in PERMANENT_FAILURES
+
+
 def record(
     results: list[tuple[Delivery, OutgoingRequest, AttemptResult]],
     system: SystemSettings,
@@ -138,7 +146,7 @@ def record(
         delivery.last_failure_reason = result.failure_reason
         delivery.updated_at = now
         delay = None
-        if not result.success and trigger == Trigger.AUTOMATIC:
+        if not result.success and trigger == Trigger.AUTOMATIC and not _permanent(result):
             delay = next_delay(delivery.webhook, system, retries_done=delivery.attempt_count - 1)
         if result.success:
             delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCESS, None

@@ -36,7 +36,8 @@ def traffic(db):
     bad = make_delivery(billing, created_at=now - timedelta(minutes=20), status="failed")
     pending = make_delivery(crm, created_at=now - timedelta(minutes=10), status="pending")
     make_delivery(crm, created_at=now - timedelta(days=3), status="not_triggered")
-    recent = now - timedelta(minutes=5)
+    # The current hour's bucket, however soon after the hour the test runs.
+    recent = now.replace(minute=0, second=0, microsecond=0)
     write_attempts(
         [
             build_attempt(ok, at=recent, duration=80),

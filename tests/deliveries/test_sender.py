@@ -142,6 +142,7 @@ def test_an_invalid_stored_url_is_not_sent(db, event_type):
     _, attempt = deliver_once("ftp://example.com/x", event_type)
     assert attempt.failure_reason == "invalid_url"
     assert "http or https" in attempt.failure_detail
+    assert attempt.delivery.status == "failed"  # a retry cannot fix it: no retry scheduled
 
 
 def test_disabled_webhooks_get_not_triggered_deliveries(receiver, event_type):
