@@ -117,11 +117,24 @@ def test_keyset_pages_walk_forward_and_back_and_ignore_new_arrivals(admin_client
     assert ids(back) == [r.pk for r in rows[50:100]]
 
 
-def test_counts_are_capped_instead_of_counting_everything(admin_client, catalog, monkeypatch):
+def test_large_counts_are_estimated_instead_of_counted(admin_client, catalog, monkeypatch):
     monkeypatch.setattr("deliveries.views.log.COUNT_LIMIT", 3)
     for i in range(5):
         make_delivery(catalog["orders"], catalog["license"], minutes_ago=i)
-    assert "3+</strong> deliveries" in admin_client.get(LOG).content.decode()
+    response = admin_client.get(LOG)
+    assert response.context["estimated"] and response.context["count"] >= 3
+    assert "<strong>about " in response.content.decode()
+    exact = admin_client.get(LOG, {"q": "nothing-matches"})
+    assert not exact.context["estimated"] and exact.context["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("number", "text"), [(16514, "17,000"), (1829872, "1.8 million"), (1234, "1,200")]
+)
+def test_estimates_are_rounded_to_two_figures(number, text):
+    from deliveries.templatetags.deliveries import approximate
+
+    assert approximate(number) == text
 
 
 def test_htmx_gets_only_the_results(admin_client, catalog):

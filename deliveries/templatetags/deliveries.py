@@ -1,0 +1,67 @@
+"""Template helpers for the delivery log, written for speed: the log renders 50 rows with
+several of these each, and Django's widget templates, ``reverse`` and date filters were
+most of its server time."""
+
+from functools import cache
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+register = template.Library()
+
+
+@register.filter
+def approximate(number: int) -> str:
+    """An estimate to two significant figures: 16,514 -> "17,000", 1,829,872 -> "1.8 million"."""
+    if number >= 1_000_000:
+        return f"{number / 1_000_000:.2g} million"
+    rounded = int(float(f"{number:.2g}"))
+    return intcomma(rounded)
+
+
+@register.simple_tag
+def options(bound_field):
+    """The <option> elements of a choice field, the current value selected."""
+    current = "" if bound_field.value() is None else str(bound_field.value())
+    rows = []
+    for value, label in bound_field.field.choices:
+        value = "" if value is None else str(value)
+        rows.append((value, " selected" if value == current else "", label))
+    return format_html_join("", '<option value="{}"{}>{}</option>', rows)
+
+
+@cache
+def _log_prefix() -> str:
+    return reverse("deliveries:log")
+
+
+@register.simple_tag
+def delivery_url(pk: int, action: str = "") -> str:
+    """/admin/webhook-deliveries/<pk>[/<action>] without a ``reverse`` per row."""
+    return f"{_log_prefix()}/{pk}/{action}" if action else f"{_log_prefix()}/{pk}"
+
+
+def ago(moment, now=None) -> str:
+    seconds = int(((now or timezone.now()) - moment).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+@register.simple_tag
+def moment(value):
+    """A <time> with the absolute time, the full timestamp on hover, and "5 min ago"."""
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time><div class="sub">{}</div>',
+        local.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        local.strftime("%b %-d, %H:%M:%S"),
+        ago(value),
+    )
