@@ -162,13 +162,13 @@ def _parts(
     if hourly or (first and last and first >= last):
         parts = [AttemptRollup.objects.filter(window.q())]
     else:
-        days = DailyAttemptRollup.objects.filter(Window(first, last).q())
-        outside = Q(bucket__lt=first) if first else Q()
+        parts = [DailyAttemptRollup.objects.filter(Window(first, last).q())]
+        # The partial days at either end, each its own index range (an OR of the two
+        # inside the window's range made PostgreSQL read every hour of the window).
+        if first:
+            parts.append(AttemptRollup.objects.filter(Window(window.start, first).q()))
         if last:
-            outside = (outside | Q(bucket__gte=last)) if first else Q(bucket__gte=last)
-        parts = [days]
-        if first or last:
-            parts.append(AttemptRollup.objects.filter(window.q() & outside))
+            parts.append(AttemptRollup.objects.filter(Window(last, window.end).q()))
     if webhook_id is not None:
         parts = [part.filter(webhook_id=webhook_id) for part in parts]
     if campaign_id is not None:
