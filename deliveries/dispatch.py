@@ -119,12 +119,13 @@ def record(
     now = timezone.now()
     attempts = []
     for delivery, request, result in results:
+        attempted_at = result.started_at or now  # when it was sent, not when recorded
         attempts.append(
             DeliveryAttempt(
                 delivery=delivery,
                 webhook_id=delivery.webhook_id,
                 number=delivery.attempt_count,
-                attempted_at=now,
+                attempted_at=attempted_at,
                 trigger=trigger,
                 triggered_by=user,
                 request_url=request.url,
@@ -141,7 +142,7 @@ def record(
                 failure_detail=result.failure_detail,
             )
         )
-        delivery.last_attempt_at = now
+        delivery.last_attempt_at = attempted_at
         delivery.last_response_code = result.response_code
         delivery.last_failure_reason = result.failure_reason
         delivery.updated_at = now

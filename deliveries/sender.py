@@ -8,9 +8,11 @@ import json
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import requests
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 from urllib3.exceptions import NameResolutionError
 
 from deliveries.http import deadline, thread_session
@@ -38,6 +40,7 @@ class OutgoingRequest:
 @dataclass
 class AttemptResult:
     success: bool
+    started_at: datetime | None = None
     response_code: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: str = ""
@@ -94,10 +97,14 @@ def build_request(delivery: Delivery, timestamp: int | None = None) -> OutgoingR
 
 def send(request: OutgoingRequest) -> AttemptResult:
     """POST ``request`` once; never raises for network or HTTP failures."""
+    started_at = timezone.now()
     problem = url_problem(request.url)
     if problem:
         return AttemptResult(
-            success=False, failure_reason=FailureReason.INVALID_URL, failure_detail=problem
+            success=False,
+            started_at=started_at,
+            failure_reason=FailureReason.INVALID_URL,
+            failure_detail=problem,
         )
     started = time.monotonic()
     with deadline(request.timeout) as limit:
@@ -122,6 +129,7 @@ def send(request: OutgoingRequest) -> AttemptResult:
                 detail = f"no complete response within {request.timeout} s"
             result = AttemptResult(success=False, failure_reason=reason, failure_detail=detail)
     result.duration_ms = round((time.monotonic() - started) * 1000)
+    result.started_at = started_at
     return result
 
 
