@@ -283,14 +283,7 @@ def _insert_grouped(attempts: QuerySet) -> int:
         *SUM_FIELDS,
         *MAX_FIELDS,
     ]
-    table = AttemptRollup._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(ROLLUP_COLUMNS)}) "
-            f"SELECT {', '.join('g.' + name for name in picked)} FROM ({select}) g",
-            params,
-        )
-        return cursor.rowcount
+    return _insert_select(AttemptRollup, picked, select, params)
 
 
 def _insert_days(hours: QuerySet) -> int:
@@ -309,7 +302,12 @@ def _insert_days(hours: QuerySet) -> int:
     )
     select, params = grouped.query.sql_with_params()
     picked = ["day", *KEY_FIELDS[1:], *(f"day_{name}" for name in (*SUM_FIELDS, *MAX_FIELDS))]
-    table = DailyAttemptRollup._meta.db_table
+    return _insert_select(DailyAttemptRollup, picked, select, params)
+
+
+def _insert_select(model, picked: list[str], select: str, params) -> int:
+    """INSERT the ``picked`` columns of the grouped ``select`` into ``model``'s table."""
+    table = model._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(ROLLUP_COLUMNS)}) "
