@@ -11,12 +11,33 @@ import math
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja import Field, NinjaAPI, Schema, errors
 from ninja.parser import Parser
 
-from deliveries.api import router as deliveries_router
-from deliveries.stats_api import router as stats_router
+# The routers are mounted in config/urls.py: this module is imported by them for the
+# schemas below, so it imports no app.
+
+
+class ErrorOut(Schema):
+    """Any error but invalid input: what went wrong, in a sentence."""
+
+    detail: str
+
+
+class ValidationError(Schema):
+    """One invalid input; named as seed 001 publishes it."""
+
+    loc: list[str | int] = Field(
+        title="Location", description='Where the error is, e.g. ["body", "payload"].'
+    )
+    msg: str = Field(title="Message")
+    type: str = Field(title="Error Type")
+
+
+class HTTPValidationError(Schema):
+    """Invalid input (422), in seed 001's shape: every API answers it this way."""
+
+    detail: list[ValidationError] = Field(title="Detail")
 
 
 class MalformedJSON(ValueError):
@@ -53,30 +74,28 @@ api = NinjaAPI(
     urls_namespace="api",
     parser=JSONParser(),
 )
-api.add_router("/", deliveries_router)
-api.add_router("/", stats_router)
 
 
-@api.exception_handler(ValidationError)
-def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+@api.exception_handler(errors.ValidationError)
+def invalid_input(request: HttpRequest, exc: errors.ValidationError) -> HttpResponse:
     # Only loc, msg and type: pydantic's ctx and input are its internals, and input may
     # echo back whatever the client sent.
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors]
     return api.create_response(request, {"detail": detail}, status=422)
 
 
-@api.exception_handler(HttpError)
-def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+@api.exception_handler(errors.HttpError)
+def http_error(request: HttpRequest, exc: errors.HttpError) -> HttpResponse:
     if isinstance(exc.__cause__, MalformedJSON):
         # ninja answers a body its parser rejects with a bare 400 "Cannot parse request
         # body"; we answer it like any other invalid input.
         error = {"loc": ["body"], "msg": f"Malformed JSON: {exc.__cause__}", "type": "json_invalid"}
-        return invalid_input(request, ValidationError([error]))
+        return invalid_input(request, errors.ValidationError([error]))
     return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
-@api.exception_handler(AuthenticationError)
-def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+@api.exception_handler(errors.AuthenticationError)
+def unauthenticated(request: HttpRequest, exc: errors.AuthenticationError) -> HttpResponse:
     detail = "A valid API key is required, sent as 'Authorization: Bearer <key>'."
     response = api.create_response(request, {"detail": detail}, status=401)
     response["WWW-Authenticate"] = "Bearer"

@@ -3,9 +3,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config.api import api
+from deliveries.engine.api import router as events_router
+from deliveries.stats.api import router as stats_router
+
+api.add_router("/", events_router)
+api.add_router("/", stats_router)
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="deliveries:dashboard", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="stats:dashboard", permanent=False)),
     path(
         "admin/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
@@ -13,9 +18,9 @@ urlpatterns = [
     ),
     path("admin/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/webhooks/", include("webhooks.urls")),
-    path("admin/", include("webhooks.settings_urls")),
-    path("admin/", include("deliveries.urls")),
-    path("admin/", include("deliveries.stats_urls")),
+    path("admin/", include("webhooks.portal.urls")),
+    path("admin/", include("deliveries.log.urls")),
+    path("admin/", include("deliveries.stats.urls")),
     path("admin/", include("campaigns.urls")),
     path("api/v1/", api.urls),
 ]

@@ -36,6 +36,39 @@ class FailureReason(models.TextChoices):
     BLOCKED_DESTINATION = "blocked_destination", "Blocked destination"
 
 
+# What a delivery log row shows; everything else (payloads above all) stays unread.
+LOG_FIELDS = [
+    "id",
+    "status",
+    "source",
+    "created_at",
+    "last_attempt_at",
+    "last_response_code",
+    "last_failure_reason",
+    "attempt_count",
+    "webhook__id",
+    "webhook__name",
+    "webhook__url",
+    "webhook__is_active",
+    "event_type__id",
+    "event_type__name",
+]
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def due(self, now=None) -> "DeliveryQuerySet":
+        """Deliveries to send now: pending ones whose time has come, and in-progress ones
+        whose lease ran out (a worker died or a broker message was lost)."""
+        return self.filter(
+            status__in=[DeliveryStatus.PENDING, DeliveryStatus.IN_PROGRESS],
+            next_attempt_at__lte=now or timezone.now(),
+        )
+
+    def for_log(self) -> "DeliveryQuerySet":
+        """The columns a delivery log row shows, with its webhook and event type."""
+        return self.select_related("webhook", "event_type").only(*LOG_FIELDS)
+
+
 class Delivery(models.Model):
     """One message to one webhook, and the state of getting it there.
 
@@ -78,10 +111,12 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = DeliveryQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "deliveries"
         # The delivery log's keyset sorts run one direction over all their columns
-        # (deliveries/keyset.py), so each index is ascending and read backwards for the
+        # (config/keyset.py), so each index is ascending and read backwards for the
         # newest-first views.
         indexes = [
             # Delivery log default order and its keyset cursor.
@@ -215,7 +250,7 @@ class RollupRow(models.Model):
 
 
 def _rollup_key(name: str) -> models.UniqueConstraint:
-    # The upsert's conflict target (deliveries/rollups.py: add_attempts); it also serves
+    # The upsert's conflict target (deliveries/stats/rollups.py: add_attempts); it also serves
     # the dashboard's scan of a time window. COALESCE so that rows without a campaign
     # conflict too (NULLs are distinct in a unique index).
     return models.UniqueConstraint(
@@ -231,7 +266,7 @@ def _rollup_key(name: str) -> models.UniqueConstraint:
 
 class AttemptRollup(RollupRow):
     """Attempts per hour (UTC). Stats read these rows (and the daily ones), never the
-    attempts. ``deliveries.rollups`` keeps them in step with the attempts table:
+    attempts. ``deliveries.stats.rollups`` keeps them in step with the attempts table:
     ``add_attempts`` in the transaction that writes attempts, ``remove_attempts`` when
     the retention purge deletes them."""
 
@@ -277,7 +312,7 @@ class DeliveryStatusCount(models.Model):
     Database triggers on the deliveries table (migration 0002) insert one row per
     statement and key with the change (+n / -n), whichever code creates, moves or deletes
     deliveries, so a delivery's status is counted once however it changes. Inserts never
-    wait on each other; ``deliveries.rollups.compact()`` merges the rows of a key now and
+    wait on each other; ``deliveries.stats.recount.compact()`` merges the rows of a key now and
     then. Figures are the sum over a key's rows, compacted or not.
 
     webhook_id and campaign_id are plain columns: when a webhook is deleted, the triggers

@@ -12,7 +12,7 @@ def page_urls(db):
     webhook = make_webhook()
     event_type = make_event_type()
     return [
-        reverse("deliveries:dashboard"),
+        reverse("stats:dashboard"),
         reverse("webhooks:list"),
         reverse("webhooks:create"),
         reverse("webhooks:edit", args=[webhook.pk]),
@@ -22,8 +22,8 @@ def page_urls(db):
         reverse("deliveries:log"),
         reverse("campaigns:list"),
         reverse("campaigns:segments"),
-        reverse("settings"),
-        reverse("logs"),
+        reverse("portal:settings"),
+        reverse("portal:activity_log"),
     ]
 
 
@@ -35,8 +35,8 @@ def action_urls(db):
         reverse("webhooks:secret_reveal", args=[webhook.pk]),
         reverse("webhooks:secret_rotate", args=[webhook.pk]),
         reverse("webhooks:event_type_delete", args=[event_type.pk]),
-        reverse("api_key_create"),
-        reverse("api_key_revoke", args=[ApiKey.issue("k")[0].pk]),
+        reverse("portal:api_key_create"),
+        reverse("portal:api_key_revoke", args=[ApiKey.issue("k")[0].pk]),
     ]
 
 
@@ -70,9 +70,9 @@ def test_login_and_logout(client, admin_user):
 
     response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302
-    assert client.get(reverse("deliveries:dashboard")).status_code == 200
+    assert client.get(reverse("stats:dashboard")).status_code == 200
     client.post(reverse("logout"))
-    assert client.get(reverse("deliveries:dashboard")).status_code == 302
+    assert client.get(reverse("stats:dashboard")).status_code == 302
 
 
 def test_a_wrong_password_is_refused(client, admin_user):

@@ -1,7 +1,10 @@
 """The automatic retry policy: exponential backoff with jitter inside a window.
 
-Shared by the sender (deliveries/retry.py) and the Settings page preview.
+Shared by the sender (deliveries/engine/retry.py) and the Settings page preview
+(``retry_schedule``).
 """
+
+from dataclasses import dataclass
 
 from webhooks.models import SystemSettings, Webhook
 
@@ -24,3 +27,61 @@ def schedule(retries: int, window: int) -> list[float]:
         return []
     unit = window / (2**retries - 1)
     return [unit * 2**n for n in range(retries)]
+
+
+def format_duration(seconds: float) -> str:
+    """A short human reading of a duration: ``4.3 s``, ``17 min 4 s``, ``2 h 5 min``, ``3 d``."""
+    if seconds < 0.1:
+        return "<0.1 s"
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
+    whole = round(seconds)
+    for unit, size, smaller, smaller_size in (
+        ("d", 86400, "h", 3600),
+        ("h", 3600, "min", 60),
+        ("min", 60, "s", 1),
+    ):
+        if whole >= size:
+            big, rest = divmod(whole, size)
+            small = rest // smaller_size
+            return f"{big} {unit} {small} {smaller}" if small else f"{big} {unit}"
+    return f"{whole} s"
+
+
+@dataclass(frozen=True)
+class ScheduledRetry:
+    number: int
+    wait: float
+    earliest: float
+    latest: float
+    elapsed: float
+
+    @property
+    def wait_text(self) -> str:
+        return format_duration(self.wait)
+
+    @property
+    def jitter_text(self) -> str:
+        return f"{format_duration(self.earliest)} – {format_duration(self.latest)}"
+
+    @property
+    def elapsed_text(self) -> str:
+        return format_duration(self.elapsed)
+
+
+def retry_schedule(max_retries: int, window_seconds: int) -> list[ScheduledRetry]:
+    """The automatic retries the settings produce, for the preview on the Settings page.
+    ``elapsed`` is the time from the first failure, without jitter."""
+    retries, elapsed = [], 0.0
+    for number, wait in enumerate(schedule(max_retries, window_seconds), start=1):
+        elapsed += wait
+        retries.append(
+            ScheduledRetry(
+                number=number,
+                wait=wait,
+                earliest=wait * (1 - JITTER),
+                latest=wait,
+                elapsed=elapsed,
+            )
+        )
+    return retries

@@ -3,8 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from deliveries.dispatch import send_due_batch
-from deliveries.emit import emit
+from deliveries.engine.batches import send_due_batch
+from deliveries.engine.emit import emit
 from tests.factories import make_event_type, make_webhook
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

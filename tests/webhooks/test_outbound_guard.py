@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from deliveries.sender import OutgoingRequest, send
+from deliveries.engine.sender import OutgoingRequest, send
 from webhooks.destinations import is_refused_address
 
 

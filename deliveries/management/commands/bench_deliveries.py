@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 from django.db.models import Count, Max, Min
 
-from deliveries.emit import emit
+from deliveries.engine import emit
 from deliveries.models import Delivery, DeliveryAttempt
 from webhooks.models import Event, EventType, Webhook
 
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         self._cleanup()
         port = free_port()
         receiver = subprocess.Popen(
-            [sys.executable, "-m", "deliveries.bench_receiver", str(port)],
+            [sys.executable, "-m", "deliveries.bench.receiver", str(port)],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )

@@ -13,9 +13,9 @@ from django.test import Client
 from django.test.utils import override_settings
 from django.urls import reverse
 
-from deliveries.keyset import paginate
+from config.keyset import paginate
+from deliveries.log.queries import PER_PAGE
 from deliveries.models import Delivery
-from deliveries.views.log import PER_PAGE, log_queryset
 from webhooks.models import EventType, Webhook
 
 
@@ -72,7 +72,8 @@ class Command(BaseCommand):
         """Walk the keyset pages like a user clicking Older, to the start of ``page``."""
         cursor = None
         for _ in range(page - 1):
-            cursor = paginate(log_queryset(), after=cursor, per_page=PER_PAGE).next_cursor
+            page_rows = paginate(Delivery.objects.for_log(), after=cursor, per_page=PER_PAGE)
+            cursor = page_rows.next_cursor
             if cursor is None:
                 raise CommandError(f"there are fewer than {page} pages")
         return cursor

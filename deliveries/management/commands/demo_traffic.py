@@ -5,7 +5,7 @@ import uuid
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from deliveries.emit import emit
+from deliveries.engine import emit
 from webhooks.models import EventType
 
 PRODUCTS = ["Studio Pro", "Analytics Plus", "Team Vault", "Edge Gateway"]

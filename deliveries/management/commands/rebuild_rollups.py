@@ -6,7 +6,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from deliveries import rollups
+from deliveries.stats import recount
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, since, compact, **options):
         started = time.monotonic()
         if compact:
-            merged = rollups.compact()
+            merged = recount.compact()
             self.stdout.write(f"compacted {merged:,} status count rows")
             return
         start = None
@@ -36,7 +36,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--since {since!r} is not an ISO datetime.")
             if start.tzinfo is None:
                 raise CommandError("--since needs an offset, e.g. 2025-03-01T00:00:00+00:00.")
-        attempt_rows, status_rows = rollups.rebuild(since=start)
+        attempt_rows, status_rows = recount.rebuild(since=start)
         self.stdout.write(
             f"rebuilt {attempt_rows:,} attempt rollup rows and {status_rows:,} status count "
             f"rows{f' from {start.isoformat()}' if start else ''} "

@@ -11,7 +11,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from deliveries import seeding
+from deliveries.bench import seeding
+from deliveries.stats import recount
 
 PROGRESS_EVERY = 200_000
 
@@ -60,10 +61,6 @@ class Command(BaseCommand):
             self._next_report = (stored // PROGRESS_EVERY + 1) * PROGRESS_EVERY
 
     def _rebuild_rollups(self) -> None:
-        try:
-            from deliveries.rollups import rebuild
-        except ImportError:
-            return
         started = time.monotonic()
-        rebuild()
+        recount.rebuild()
         self.stdout.write(f"rebuilt the stats rollups in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,59 @@
+"""Claiming: the one way a delivery becomes ``in_progress`` before a send.
+
+Claiming counts the attempt about to be made and sets ``next_attempt_at`` to a lease: the
+webhook's timeout plus ``DELIVERIES_LEASE_MARGIN``. If the worker dies mid-send, the lease
+runs out and the dispatcher's query for due deliveries (``Delivery.objects.due()``) finds
+the delivery again, so one query covers both new work and work a dead worker left behind.
+Automatic sends, manual retries and bulk retries all claim here.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from deliveries.models import Delivery, DeliveryStatus
+
+
+def claim(candidates: QuerySet, limit: int | None = None) -> list[Delivery]:
+    """Claim the deliveries of ``candidates`` (up to ``limit``, in its order) that no
+    other transaction holds, and return them with their webhook, event and event type.
+
+    The rows are locked while they are claimed (``SKIP LOCKED``: concurrent claimers take
+    other rows), and the update repeats the candidates' conditions, so a delivery that
+    changed meanwhile is left alone.
+    """
+    now = timezone.now()
+    margin = timedelta(seconds=settings.DELIVERIES_LEASE_MARGIN)
+    locked = candidates.select_for_update(skip_locked=True, of=("self",)).values_list(
+        "id", "webhook__timeout_seconds"
+    )
+    with transaction.atomic():
+        rows = list(locked[:limit] if limit is not None else locked)
+        by_timeout: dict[int, list[int]] = {}
+        for delivery_id, timeout in rows:
+            by_timeout.setdefault(timeout, []).append(delivery_id)
+        claimed: list[int] = []
+        for timeout, ids in by_timeout.items():
+            updated = candidates.filter(id__in=ids).update(
+                status=DeliveryStatus.IN_PROGRESS,
+                attempt_count=F("attempt_count") + 1,
+                next_attempt_at=now + timedelta(seconds=timeout) + margin,
+                updated_at=now,
+            )
+            if updated:
+                claimed += ids
+        if not claimed:
+            return []
+        return list(
+            Delivery.objects.filter(id__in=claimed, status=DeliveryStatus.IN_PROGRESS)
+            .select_related("webhook", "event", "event_type")
+            .order_by("id")
+        )
+
+
+def claim_due(limit: int) -> list[Delivery]:
+    """Claim up to ``limit`` due deliveries for this worker, the longest due first."""
+    return claim(Delivery.objects.due().order_by("next_attempt_at"), limit)

@@ -1,0 +1,64 @@
+"""Retention: delete attempts and deliveries older than the retention period in small
+batches, so no single statement holds locks on the log tables for long."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
+from deliveries.stats import recount
+from webhooks.models import ActivityEntry, Event, SystemSettings
+
+logger = logging.getLogger(__name__)
+
+TERMINAL = [DeliveryStatus.SUCCESS, DeliveryStatus.FAILED, DeliveryStatus.NOT_TRIGGERED]
+
+
+def _delete_in_batches(queryset, batch_size: int) -> int:
+    model = queryset.model
+    deleted = 0
+    while True:
+        ids = list(queryset.values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            if model is DeliveryAttempt:
+                recount.remove_attempts(ids)  # recounts their hours before they go
+            model.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+
+
+def purge_expired(now=None) -> int:
+    """Delete what is older than the retention period; return how many attempts went."""
+    now = now or timezone.now()
+    batch = settings.DELIVERIES_PURGE_BATCH
+    cutoff = now - timedelta(days=SystemSettings.load().retention_days)
+    attempts = _delete_in_batches(
+        DeliveryAttempt.objects.filter(attempted_at__lt=cutoff).order_by("attempted_at"), batch
+    )
+    # A delivery goes once it is finished, older than the cutoff and has no attempt left.
+    old_deliveries = Delivery.objects.filter(created_at__lt=cutoff, status__in=TERMINAL).exclude(
+        Exists(DeliveryAttempt.objects.filter(delivery=OuterRef("pk")))
+    )
+    deliveries = _delete_in_batches(old_deliveries.order_by("created_at"), batch)
+    events = _delete_in_batches(
+        Event.objects.filter(created_at__lt=cutoff).exclude(
+            Exists(Delivery.objects.filter(event=OuterRef("pk")))
+        ),
+        batch,
+    )
+    if attempts or deliveries or events:
+        ActivityEntry.record(
+            "job.retention_purge",
+            f"Retention purge removed {attempts} attempts, {deliveries} deliveries "
+            f"and {events} events older than {cutoff:%Y-%m-%d %H:%M} UTC",
+            count=attempts,
+        )
+    logger.info(
+        "purge_expired: %s attempts, %s deliveries, %s events", attempts, deliveries, events
+    )
+    return attempts

@@ -1,0 +1,204 @@
+"""One HTTP try of one delivery: build the signed request, send it, classify the outcome.
+
+Nothing here touches the database; ``claim`` and ``record`` do.
+"""
+
+import base64
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import requests
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+from urllib3.exceptions import NameResolutionError
+
+from deliveries.engine.http import deadline, thread_session
+from deliveries.models import Delivery, FailureReason
+from webhooks.destinations import BlockedDestination, url_problem
+from webhooks.headers import CREDENTIAL_HEADERS
+from webhooks.signing import signature_headers
+
+USER_AGENT = "WebhookPortal/1.0 (webhook delivery)"
+MAX_RESPONSE_BODY = 64 * 1024
+REDACTED = "[redacted]"
+
+
+@dataclass
+class OutgoingRequest:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    # What the attempt records: the same headers with credentials redacted.
+    recorded_headers: dict[str, str]
+    timeout: float
+    auth: tuple[str, str] | None = None
+
+
+@dataclass
+class AttemptResult:
+    success: bool
+    started_at: datetime | None = None
+    response_code: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+    response_body_truncated: bool = False
+    response_body_encoding: str = "text"
+    duration_ms: int = 0
+    failure_reason: str = ""
+    failure_detail: str = ""
+
+
+def delivery_body(delivery: Delivery) -> bytes:
+    """The JSON sent: the event in an envelope, or a campaign's own payload."""
+    if delivery.event_id is None:
+        document = delivery.payload
+    else:
+        event = delivery.event
+        document = {
+            "id": f"evt_{event.pk}",
+            "type": delivery.event_type.name if delivery.event_type else "",
+            "occurred_at": event.occurred_at,
+            "data": event.payload,
+        }
+    return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def build_request(delivery: Delivery, timestamp: int | None = None) -> OutgoingRequest:
+    webhook = delivery.webhook
+    body = delivery_body(delivery)
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Webhook-Event": delivery.event_type.name if delivery.event_type else "campaign",
+        **signature_headers(webhook.signing_secrets(), f"msg_{delivery.pk}", timestamp, body),
+    }
+    recorded = dict(headers)
+    for header in webhook.custom_headers:
+        headers[header["name"]] = header["value"]
+        secret = header.get("secret") or header["name"].lower() in CREDENTIAL_HEADERS
+        recorded[header["name"]] = REDACTED if secret else header["value"]
+    auth = None
+    if webhook.basic_auth_username or webhook.basic_auth_password:
+        auth = (webhook.basic_auth_username, webhook.basic_auth_password)
+        recorded["Authorization"] = f"Basic {REDACTED}"
+    return OutgoingRequest(
+        url=webhook.url,
+        body=body,
+        headers=headers,
+        recorded_headers=recorded,
+        timeout=webhook.timeout_seconds,
+        auth=auth,
+    )
+
+
+def send(request: OutgoingRequest) -> AttemptResult:
+    """POST ``request`` once; never raises for network or HTTP failures."""
+    started_at = timezone.now()
+    problem = url_problem(request.url)
+    if problem:
+        return AttemptResult(
+            success=False,
+            started_at=started_at,
+            failure_reason=FailureReason.INVALID_URL,
+            failure_detail=problem,
+        )
+    started = time.monotonic()
+    with deadline(request.timeout) as limit:
+        try:
+            response = thread_session().post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                auth=request.auth,
+                timeout=(request.timeout, request.timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                result = _read_response(response)
+            finally:
+                response.close()
+        except (requests.RequestException, OSError) as error:
+            reason, detail = _classify(error)
+            if limit.fired:
+                reason = FailureReason.TIMEOUT
+                detail = f"no complete response within {request.timeout} s"
+            result = AttemptResult(success=False, failure_reason=reason, failure_detail=detail)
+    result.duration_ms = round((time.monotonic() - started) * 1000)
+    result.started_at = started_at
+    return result
+
+
+def _read_response(response: requests.Response) -> AttemptResult:
+    chunks, size, truncated = [], 0, False
+    for chunk in response.iter_content(16 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BODY:
+            truncated = True
+            break
+    raw = b"".join(chunks)[:MAX_RESPONSE_BODY]
+    body, encoding = _storable(raw)
+    success = 200 <= response.status_code < 300
+    result = AttemptResult(
+        success=success,
+        response_code=response.status_code,
+        response_headers=dict(response.headers),
+        response_body=body,
+        response_body_truncated=truncated,
+        response_body_encoding=encoding,
+    )
+    if not success:
+        result.failure_reason = FailureReason.HTTP_ERROR
+        result.failure_detail = f"HTTP {response.status_code}"
+        if 300 <= response.status_code < 400:
+            result.failure_detail += " (redirects are not followed)"
+    return result
+
+
+def _storable(raw: bytes) -> tuple[str, str]:
+    """Text when the body is UTF-8 without NUL bytes (PostgreSQL text cannot hold them),
+    otherwise base64, so any body is stored safely and shown as binary."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        # A cut at the size limit may split a multi-byte character: allow that one.
+        try:
+            text = raw[:-3].decode() + raw[-3:].decode(errors="ignore")
+        except UnicodeDecodeError:
+            return base64.b64encode(raw).decode(), "base64"
+    if "\x00" in text:
+        return base64.b64encode(raw).decode(), "base64"
+    return text, "text"
+
+
+def _classify(error: BaseException) -> tuple[str, str]:
+    chain = []
+    current: BaseException | None = error
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        chain.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        if isinstance(item, BlockedDestination):
+            return FailureReason.BLOCKED_DESTINATION, str(item)
+    for item in chain:
+        if isinstance(item, NameResolutionError | socket.gaierror):
+            return FailureReason.DNS_ERROR, "the host name could not be resolved"
+        if isinstance(item, ConnectionRefusedError):
+            return FailureReason.CONNECTION_REFUSED, "the receiver refused the connection"
+    if isinstance(error, requests.exceptions.SSLError):
+        return FailureReason.TLS_ERROR, _short(error)
+    if isinstance(error, requests.exceptions.Timeout):
+        return FailureReason.TIMEOUT, "the receiver did not answer in time"
+    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return FailureReason.INVALID_URL, _short(error)
+    return FailureReason.CONNECTION_ERROR, _short(error)
+
+
+def _short(error: BaseException) -> str:
+    return str(error)[:500]

@@ -1,0 +1,48 @@
+"""Celery tasks of the delivery engine: each adapts one domain function to Celery.
+
+Tasks take ids, are safe to run twice, and are enqueued after the commit that makes
+their work visible (``delay_on_commit`` or ``transaction.on_commit``).
+"""
+
+from celery import shared_task
+
+from deliveries.engine import batches, drain, retention
+from deliveries.engine.wakeups import DRAIN_TASK
+from deliveries.models import Trigger
+from deliveries.stats import recount
+
+
+@shared_task(name=DRAIN_TASK, ignore_result=True)
+def drain_due(time_budget: float | None = None) -> int:
+    """Send what is due now; hand over to a new drain when the time budget runs out."""
+    claimed, more = drain.drain(time_budget)
+    if more:
+        drain_due.delay()
+    return claimed
+
+
+@shared_task(name="deliveries.dispatch_due", ignore_result=True)
+def dispatch_due() -> int:
+    """Periodic: start enough drains for everything due, including deliveries whose lease
+    ran out because a worker died or a broker message was lost."""
+    due, drains = drain.drains_needed()
+    for _ in range(drains):
+        drain_due.delay()
+    return due
+
+
+@shared_task(name="deliveries.retry_delivery", ignore_result=True)
+def retry_delivery(delivery_id: int, user_id: int | None) -> bool:
+    """A manual retry an admin asked for (see deliveries.engine.manual.start_retry)."""
+    return batches.send_one(delivery_id, Trigger.MANUAL, user_id)
+
+
+@shared_task(name="deliveries.compact_rollups", ignore_result=True)
+def compact_rollups() -> int:
+    """Merge the +n/-n rows the delivery-status triggers write."""
+    return recount.compact()
+
+
+@shared_task(name="deliveries.purge_expired", ignore_result=True)
+def purge_expired() -> int:
+    return retention.purge_expired()

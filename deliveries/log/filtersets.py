@@ -1,0 +1,133 @@
+"""The delivery log's query contract: every filter, search and sort it offers.
+
+Search and category resolve against the small webhook and event-type tables first, so the
+big delivery table is only ever filtered by indexed id columns.
+"""
+
+from datetime import timedelta
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from deliveries.models import Delivery, DeliveryStatus, FailureReason, Source
+from deliveries.stats.windows import CUSTOM, RANGES
+from webhooks.models import EventType, Webhook
+
+RANGE_CHOICES = [(name, r.label) for name, r in RANGES.items()] + [(CUSTOM, "Custom range")]
+CODE_CLASSES = {"2xx": (200, 299), "3xx": (300, 399), "4xx": (400, 499), "5xx": (500, 599)}
+SORT_CHOICES = [
+    (f"{direction}{key}", f"{label} ({'descending' if direction else 'ascending'})")
+    for key, label in (("time", "Time"), ("status", "Status"), ("code", "Response code"))
+    for direction in ("-", "")
+]
+
+
+def category_choices():
+    return [
+        (c, c)
+        for c in EventType.objects.order_by("category")
+        .values_list("category", flat=True)
+        .distinct()
+    ]
+
+
+class CodeField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value).strip().lower()
+        if not value or value in CODE_CLASSES or value == "none":
+            return value
+        if value.isdigit() and 100 <= int(value) <= 599:
+            return value
+        raise ValidationError("Use a status code such as 500, a class (2xx, 4xx, 5xx) or “none”.")
+
+
+class CodeFilter(django_filters.Filter):
+    field_class = CodeField
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        # The same expression as the delivery_log_code index: no response counts as 0.
+        qs = qs.alias(code=Coalesce("last_response_code", Value(0)))
+        if value == "none":
+            return qs.filter(code=0)
+        if value in CODE_CLASSES:
+            low, high = CODE_CLASSES[value]
+            return qs.filter(code__gte=low, code__lte=high)
+        return qs.filter(code=int(value))
+
+
+class DeliveryFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, empty_label="Any status")
+    category = django_filters.ChoiceFilter(
+        choices=category_choices, method="filter_category", empty_label="Any category"
+    )
+    event_type = django_filters.ModelChoiceFilter(
+        queryset=EventType.objects.order_by("category", "name"), empty_label="Any event"
+    )
+    webhook = django_filters.ModelChoiceFilter(
+        queryset=Webhook.objects.order_by("name"), empty_label="Any webhook"
+    )
+    code = CodeFilter(label="Response code")
+    reason = django_filters.ChoiceFilter(
+        field_name="last_failure_reason",
+        choices=FailureReason.choices,
+        empty_label="Any reason",
+        label="Failure reason",
+    )
+    source = django_filters.ChoiceFilter(choices=Source.choices, empty_label="Any source")
+    range = django_filters.ChoiceFilter(
+        choices=RANGE_CHOICES, method="filter_range", empty_label="Any time", label="Time"
+    )
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    # Applied by the keyset paginator, declared here so a bad value is a form error.
+    sort = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="keep", empty_label=None)
+
+    class Meta:
+        model = Delivery
+        fields = []
+
+    def keep(self, queryset, name, value):
+        return queryset
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        webhook_ids = list(
+            Webhook.objects.filter(Q(name__icontains=value) | Q(url__icontains=value)).values_list(
+                "id", flat=True
+            )
+        )
+        event_type_ids = list(
+            EventType.objects.filter(name__icontains=value).values_list("id", flat=True)
+        )
+        return queryset.filter(Q(webhook_id__in=webhook_ids) | Q(event_type_id__in=event_type_ids))
+
+    def filter_category(self, queryset, name, value):
+        ids = list(EventType.objects.filter(category=value).values_list("id", flat=True))
+        return queryset.filter(event_type_id__in=ids)
+
+    def filter_range(self, queryset, name, value):
+        if value in RANGES:
+            since = timezone.now() - timedelta(hours=RANGES[value].hours)
+            return queryset.filter(created_at__gte=since)
+        return queryset  # "custom": since/until apply
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter or search narrows the log."""
+        data = self.form.cleaned_data
+        return any(v not in (None, "") for k, v in data.items() if k != "sort")
+
+    @property
+    def ordering(self) -> tuple[str, bool]:
+        """(sort key, descending), newest first unless asked otherwise."""
+        value = self.form.cleaned_data.get("sort") or "-time"
+        return value.lstrip("-"), value.startswith("-")

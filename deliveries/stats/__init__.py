@@ -1,0 +1,16 @@
+"""Delivery stats: rollups kept as attempts are written, read by the pages and the API.
+
+- ``rollups.py``: ``add_attempts``, called by the engine in the transaction that records
+  attempts. ``recount.py``: ``remove_attempts`` (the retention purge), ``compact`` and
+  ``rebuild`` (the repair tool).
+- ``windows.py``: ``Window`` and the named ranges every page uses (``RANGES``).
+- ``queries.py``: ``summary``, ``breakdown``, ``trend`` and ``delivery_statuses``, each
+  one query over the rollups for a window, a webhook or a campaign; ``figures.py`` holds
+  what they return.
+- ``forms.py``, ``pages.py``, ``charts.py``, ``views.py``, ``urls.py``: the stats pages;
+  ``api.py``: the stats API (seed 001).
+
+Other apps call ``windows.Window``, the functions of ``queries.py`` (pass
+``campaign_id=`` for a campaign's figures) and ``pages.stats_context``; the engine also
+calls ``rollups.add_attempts`` and ``recount.remove_attempts``. Nothing deeper.
+"""

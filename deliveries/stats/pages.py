@@ -1,0 +1,127 @@
+"""What the stats pages show for a window: cards, trend, errors, delivery statuses and
+(on the dashboard) the webhooks, each figure with the delivery log link that lists it."""
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils import timezone
+
+from deliveries.models import DeliveryStatus
+from deliveries.stats import queries
+from deliveries.stats.charts import share, trend_chart
+from deliveries.stats.figures import Breakdown
+from deliveries.stats.forms import MAX_HOURLY_HOURS, RANGE_LABELS, StatsWindowForm
+from deliveries.stats.windows import GRANULARITIES
+from webhooks.models import Webhook
+
+
+def log_url(*params: tuple[str, str]) -> str:
+    """A link to the delivery log filtered by ``params``."""
+    return f"{reverse('deliveries:log')}?{urlencode(params)}"
+
+
+def trend_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict:
+    data = form.cleaned_data
+    window, granularity = data["window"], data["granularity"]
+    points = queries.trend(
+        window,
+        granularity,
+        timezone.get_current_timezone(),
+        webhook_id=webhook.pk if webhook else None,
+    )
+    choices = [
+        name for name in GRANULARITIES if name != "hourly" or window.hours <= MAX_HOURLY_HOURS
+    ]
+    return {
+        "chart": trend_chart(points, granularity),
+        "granularity": granularity,
+        "granularities": choices,
+        "points": points,
+    }
+
+
+def stats_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict:
+    """Everything a stats page shows for the form's window: cards, trend, errors,
+    delivery statuses and (on the dashboard) the webhooks."""
+    window = form.cleaned_data["window"]
+    webhook_id = webhook.pk if webhook else None
+    # Every log link keeps the page's webhook and window.
+    scope = (("webhook", str(webhook_id)),) if webhook else ()
+    scope += tuple(form.window_params().items())
+    result = queries.breakdown(window, webhook_id=webhook_id)
+    counts = queries.delivery_statuses(window, webhook_id=webhook_id)
+    zone = timezone.get_current_timezone()
+    return {
+        "form": form,
+        "window": window,
+        "since_value": window.start.astimezone(zone).date().isoformat(),
+        "until_value": (window.end - timedelta(microseconds=1)).astimezone(zone).date().isoformat(),
+        "range": form.cleaned_data["range"],
+        "ranges": RANGE_LABELS,
+        "figures": result.figures,
+        "errors": _errors(result, scope),
+        "statuses": _statuses(counts, scope),
+        "deliveries": sum(counts.values()),
+        "webhooks": [] if webhook else _webhooks(result, form, scope),
+        "all_url": log_url(*scope),
+        "failed_url": log_url(*scope, ("status", "failed")),
+        **trend_context(form, webhook),
+    }
+
+
+def _errors(result: Breakdown, scope: tuple) -> list[dict]:
+    """The errors panel: each group of failures and its kinds, with their share."""
+    failed = result.figures.failed_count
+    return [
+        {
+            "label": group.label,
+            "count": group.count,
+            "share": share(group.count, failed),
+            "kinds": [
+                {
+                    "label": kind.label,
+                    "count": count,
+                    "share": share(count, failed),
+                    "url": log_url(*scope, *kind.params),
+                }
+                for kind, count in group.kinds
+            ],
+        }
+        for group in result.errors
+    ]
+
+
+def _statuses(counts: dict[str, int], scope: tuple) -> list[dict]:
+    deliveries = sum(counts.values())
+    return [
+        {
+            "value": status.value,
+            "label": status.label,
+            "count": counts[status.value],
+            "share": share(counts[status.value], deliveries),
+            "url": log_url(*scope, ("status", status.value)),
+        }
+        for status in DeliveryStatus
+    ]
+
+
+def _webhooks(result: Breakdown, form: StatsWindowForm, scope: tuple) -> list[dict]:
+    """The dashboard's webhooks, busiest first, each linking to its page and its log."""
+    hooks = Webhook.objects.in_bulk(list(result.by_webhook)).values()
+    # The same window on each webhook's page (its own trend granularity).
+    query = {k: v for k, v in form.data.items() if k != "granularity" and v}
+    stats_query = f"?{urlencode(query)}" if query else ""
+    rows = []
+    for hook in sorted(hooks, key=lambda h: (-result.by_webhook[h.pk].total, h.name)):
+        hook_scope = (("webhook", str(hook.pk)), *scope)
+        rows.append(
+            {
+                "webhook": hook,
+                "figures": result.by_webhook[hook.pk],
+                "stats_url": reverse("stats:webhook", args=[hook.pk]) + stats_query,
+                "log_url": log_url(*hook_scope),
+                "failed_url": log_url(*hook_scope, ("status", "failed")),
+            }
+        )
+    return rows

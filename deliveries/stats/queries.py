@@ -1,0 +1,161 @@
+"""Delivery stats read from the rollups, for the stats API and the stats pages alike.
+
+No query here reads the attempts or deliveries tables. The status breakdown counts
+deliveries created in the window, by their status now.
+"""
+
+from collections import defaultdict
+from datetime import UTC, datetime, tzinfo
+
+from django.db.models import Max, Q, QuerySet, Sum
+
+from deliveries.models import (
+    HISTOGRAM_FIELDS,
+    AttemptRollup,
+    DailyAttemptRollup,
+    DeliveryStatus,
+    DeliveryStatusCount,
+)
+from deliveries.stats.figures import (
+    Breakdown,
+    ErrorKind,
+    Figures,
+    TrendPoint,
+    error_kind,
+    group_errors,
+)
+from deliveries.stats.windows import DAY, Window, day_floor, next_period, period_start
+
+# --- Attempt figures ------------------------------------------------------------------
+
+
+def _sums() -> dict:
+    return {
+        "count": Sum("count"),
+        "duration_sum": Sum("duration_sum"),
+        "duration_max": Max("duration_max"),
+        "last_attempt_at": Max("last_attempt_at"),
+        **{name: Sum(name) for name in HISTOGRAM_FIELDS},
+    }
+
+
+def _parts(
+    window: Window, webhook_id: int | None, campaign_id: int | None, hourly: bool = False
+) -> list[QuerySet]:
+    """The rollup rows that cover the window once: daily rows for the whole UTC days in
+    it, hourly rows for the rest (only hourly rows if ``hourly``)."""
+    first = window.start and (
+        window.start if window.start == day_floor(window.start) else day_floor(window.start) + DAY
+    )
+    last = window.end and day_floor(window.end)
+    if hourly or (first and last and first >= last):
+        parts = [AttemptRollup.objects.filter(window.q())]
+    else:
+        parts = [DailyAttemptRollup.objects.filter(Window(first, last).q())]
+        # The partial days at either end, each its own index range (an OR of the two
+        # inside the window's range made PostgreSQL read every hour of the window).
+        if first:
+            parts.append(AttemptRollup.objects.filter(Window(window.start, first).q()))
+        if last:
+            parts.append(AttemptRollup.objects.filter(Window(last, window.end).q()))
+    if webhook_id is not None:
+        parts = [part.filter(webhook_id=webhook_id) for part in parts]
+    if campaign_id is not None:
+        parts = [part.filter(campaign_id=campaign_id) for part in parts]
+    return parts
+
+
+def _grouped(parts: list[QuerySet], keys: tuple[str, ...], **aggregates) -> list[dict]:
+    """Each part grouped by ``keys`` with ``aggregates``, in one UNION ALL query; a group
+    may come once per part."""
+    grouped = [part.values(*keys).annotate(**aggregates).order_by() for part in parts]
+    if len(grouped) == 1:
+        return list(grouped[0])
+    return list(grouped[0].union(*grouped[1:], all=True))
+
+
+def summary(
+    window: Window, webhook_id: int | None = None, campaign_id: int | None = None
+) -> Figures:
+    """Attempt figures over the window, for one webhook or campaign or all (one query)."""
+    figures = Figures()
+    for row in _grouped(_parts(window, webhook_id, campaign_id), ("success",), **_sums()):
+        row["success_count"] = row["count"] if row["success"] else 0
+        figures.add(row)
+    return figures
+
+
+# --- The dashboard's breakdown --------------------------------------------------------
+
+
+def breakdown(
+    window: Window, webhook_id: int | None = None, campaign_id: int | None = None
+) -> Breakdown:
+    """Attempt figures over the window in total, by webhook and by error (one query)."""
+    rows = _grouped(
+        _parts(window, webhook_id, campaign_id),
+        ("webhook_id", "success", "failure_reason", "code_class"),
+        **_sums(),
+    )
+    figures = Figures()
+    by_webhook: dict[int, Figures] = defaultdict(Figures)
+    errors: dict[ErrorKind, int] = defaultdict(int)
+    for row in rows:
+        row["success_count"] = row["count"] if row["success"] else 0
+        figures.add(row)
+        by_webhook[row["webhook_id"]].add(row)
+        if not row["success"]:
+            errors[error_kind(row["failure_reason"], row["code_class"])] += row["count"]
+    return Breakdown(figures, dict(by_webhook), group_errors(errors))
+
+
+# --- Trend ----------------------------------------------------------------------------
+
+UTC_ZONES = {UTC, "UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Universal", "Zulu"}
+
+
+def trend(
+    window: Window,
+    granularity: str,
+    zone: tzinfo,
+    webhook_id: int | None = None,
+    campaign_id: int | None = None,
+) -> list[TrendPoint]:
+    """Delivered (2xx) and failed attempts per period of the window, oldest first, with
+    empty periods included (one query). The window needs a start and an end."""
+    # Daily rows serve the periods only where local days are UTC days.
+    hourly = granularity == "hourly" or getattr(zone, "key", zone) not in UTC_ZONES
+    rows = _grouped(
+        _parts(window, webhook_id, campaign_id, hourly=hourly),
+        ("bucket",),
+        delivered=Sum("count", filter=Q(success=True)),
+        failed=Sum("count", filter=Q(success=False)),
+    )
+    points: dict[datetime, TrendPoint] = {}
+    moment = period_start(window.start, granularity, zone)
+    while moment < window.end:
+        points[moment] = TrendPoint(moment)
+        moment = next_period(moment, granularity, zone)
+    for row in rows:
+        start = period_start(row["bucket"], granularity, zone)
+        point = points.setdefault(start, TrendPoint(start))
+        point.delivered += row["delivered"] or 0
+        point.failed += row["failed"] or 0
+    return sorted(points.values(), key=lambda point: point.start)
+
+
+# --- Delivery statuses ----------------------------------------------------------------
+
+
+def delivery_statuses(
+    window: Window, webhook_id: int | None = None, campaign_id: int | None = None
+) -> dict[str, int]:
+    """Deliveries created in the window by their status now, every status present
+    (one query over DeliveryStatusCount)."""
+    rows = DeliveryStatusCount.objects.filter(window.q())
+    if webhook_id is not None:
+        rows = rows.filter(webhook_id=webhook_id)
+    if campaign_id is not None:
+        rows = rows.filter(campaign_id=campaign_id)
+    counts = dict(rows.values_list("status").annotate(total=Sum("count")).order_by())
+    return {status: counts.get(status, 0) for status in DeliveryStatus.values}

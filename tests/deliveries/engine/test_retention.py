@@ -1,0 +1,58 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+from deliveries.engine.retention import purge_expired
+from deliveries.models import Delivery, DeliveryAttempt
+from tests.factories import make_event_type, make_webhook
+from webhooks.models import ActivityEntry, Event, SystemSettings
+
+
+def make_delivery(webhook, event_type, age_days, status="success", attempts=1):
+    created = timezone.now() - timedelta(days=age_days)
+    event = Event.objects.create(event_type=event_type, payload={}, occurred_at=created)
+    Event.objects.filter(pk=event.pk).update(created_at=created)
+    delivery = Delivery.objects.create(
+        webhook=webhook, event=event, event_type=event_type, status=status, created_at=created
+    )
+    for number in range(1, attempts + 1):
+        DeliveryAttempt.objects.create(
+            delivery=delivery, webhook=webhook, number=number, attempted_at=created,
+            request_url=webhook.url,
+        )  # fmt: skip
+    return delivery
+
+
+def test_it_purges_what_is_older_than_the_retention_period(db, settings):
+    settings.DELIVERIES_PURGE_BATCH = 2  # several batches
+    system = SystemSettings.load()
+    system.retention_days = 30
+    system.save()
+    event_type = make_event_type()
+    webhook = make_webhook()
+    old = [make_delivery(webhook, event_type, age_days=40, attempts=2) for _ in range(3)]
+    recent = make_delivery(webhook, event_type, age_days=5)
+    old_but_pending = make_delivery(webhook, event_type, age_days=40, status="pending", attempts=0)
+
+    assert purge_expired() == 6
+
+    assert set(Delivery.objects.values_list("id", flat=True)) == {recent.id, old_but_pending.id}
+    assert DeliveryAttempt.objects.count() == 1
+    assert not Event.objects.filter(deliveries__in=old).exists()
+    assert Event.objects.count() == 2
+    entry = ActivityEntry.objects.get(action="job.retention_purge")
+    assert "6 attempts, 3 deliveries and 3 events" in entry.summary
+
+
+def test_it_follows_the_retention_setting(db):
+    system = SystemSettings.load()
+    system.retention_days = 3
+    system.save()
+    delivery = make_delivery(make_webhook(), make_event_type(), age_days=5)
+    purge_expired()
+    assert not Delivery.objects.filter(pk=delivery.pk).exists()
+
+
+def test_nothing_to_purge_writes_no_activity(db):
+    assert purge_expired() == 0
+    assert not ActivityEntry.objects.exists()

@@ -1,0 +1,96 @@
+"""Bulk recovery: confirm, start, run (the worker's part in-process), progress."""
+
+import pytest
+from django.urls import reverse
+
+from deliveries.engine.batches import send_due_batch
+from deliveries.engine.emit import emit
+from deliveries.log import bulk
+from deliveries.models import BulkRetry, Delivery
+from tests.factories import make_event_type, make_webhook
+from webhooks.models import ActivityEntry
+
+BULK = reverse("deliveries:bulk_retry")
+
+
+@pytest.fixture
+def failures(receiver, db):
+    """Six failed deliveries to a receiver that now answers 200, and one success."""
+    event_type = make_event_type(name="license.assigned", category="License")
+    other = make_event_type(name="product.updated", category="Product")
+    make_webhook(
+        name="Billing", url=receiver.url + "/codes/500,200", event_types=[event_type], max_retries=0
+    )
+    make_webhook(
+        name="Catalog", url=receiver.url + "/codes/404", event_types=[other], max_retries=0
+    )
+    make_webhook(name="Orders", url=receiver.url + "/ok", event_types=[event_type])
+    emit("license.assigned", {"n": 0})
+    for n in range(5):
+        emit("product.updated", {"n": n})
+    send_due_batch()
+    assert Delivery.objects.filter(status="failed").count() == 6
+
+
+def test_confirm_shows_how_many_failed_deliveries_match(admin_client, failures):
+    page = admin_client.get(BULK, {"category": "Product", "status": "success"}).content.decode()
+    assert 'data-testid="bulk-count">5<' in page  # status is always "failed" for a bulk retry
+    assert 'name="query" value="category=Product"' in page
+
+
+def test_bad_filters_are_a_422(admin_client, failures):
+    response = admin_client.get(BULK, {"code": "nonsense"})
+    assert response.status_code == 422
+
+
+def test_a_job_retries_every_matching_failure_as_manual_attempts(
+    admin_client, admin_user, failures, monkeypatch
+):
+    monkeypatch.setattr("deliveries.log.tasks.run_bulk_retry.delay", lambda job_id: None)
+    response = admin_client.post(BULK, {"query": "q=Billing"})
+    job = BulkRetry.objects.get()
+    assert response.url == reverse("deliveries:bulk_progress", args=[job.pk])
+    assert job.total == 1 and job.query == "q=Billing"
+
+    bulk.run(job.pk)  # what the worker does
+
+    job.refresh_from_db()
+    assert (job.status, job.sent, job.succeeded, job.failed) == ("done", 1, 1, 0)
+    delivery = Delivery.objects.get(webhook__name="Billing")
+    assert delivery.status == "success"
+    attempt = delivery.attempts.get(number=2)
+    assert attempt.trigger == "manual" and attempt.triggered_by == admin_user
+    assert Delivery.objects.filter(status="failed").count() == 5  # other filters untouched
+    summaries = list(
+        ActivityEntry.objects.filter(action="retry.bulk").values_list("summary", flat=True)
+    )
+    assert any("finished: 1 succeeded, 0 failed" in s for s in summaries)
+
+
+def test_the_progress_page_polls_until_done(admin_client, failures, monkeypatch):
+    monkeypatch.setattr("deliveries.log.tasks.run_bulk_retry.delay", lambda job_id: None)
+    admin_client.post(BULK, {"query": "category=Product"})
+    job = BulkRetry.objects.get()
+    url = reverse("deliveries:bulk_progress", args=[job.pk])
+    running = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 1s"' in running and "0 of 5" in running
+    bulk.run(job.pk)
+    done = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "every 1s" not in done and "Done" in done and "5 of 5" in done
+    assert "5 failed again" in done
+    assert "?category=Product" in done  # links back to the filtered log
+
+
+def test_a_delivery_retried_meanwhile_is_skipped(admin_client, failures, monkeypatch):
+    monkeypatch.setattr("deliveries.log.tasks.run_bulk_retry.delay", lambda job_id: None)
+    admin_client.post(BULK, {"query": "category=Product"})
+    Delivery.objects.filter(webhook__name="Catalog").update(status="success")
+    bulk.run(BulkRetry.objects.get().pk)
+    job = BulkRetry.objects.get()
+    assert (job.sent, job.skipped, job.status) == (0, 5, "done")
+
+
+def test_non_admins_cannot_start_a_bulk_retry(member_client, failures):
+    assert member_client.get(BULK).status_code == 403
+    assert member_client.post(BULK, {"query": ""}).status_code == 403
+    assert not BulkRetry.objects.exists()

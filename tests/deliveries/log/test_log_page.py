@@ -1,0 +1,200 @@
+"""The delivery log page: filters, search, sort, keyset pages, htmx and errors."""
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from deliveries.models import Delivery
+from tests.factories import make_event_type, make_webhook
+
+LOG = reverse("deliveries:log")
+
+
+@pytest.fixture
+def catalog(db):
+    license = make_event_type(name="license.assigned", category="License")
+    activation = make_event_type(name="activation.created", category="Activation")
+    orders = make_webhook(name="Order Sync", url="https://orders.example.com/h")
+    crm = make_webhook(name="CRM Contacts", url="https://crm.example.com/in")
+    return {"license": license, "activation": activation, "orders": orders, "crm": crm}
+
+
+def make_delivery(webhook, event_type, status="success", code=200, minutes_ago=0, reason=""):
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    return Delivery.objects.create(
+        webhook=webhook,
+        event_type=event_type,
+        category=event_type.category,
+        status=status,
+        last_response_code=code,
+        last_failure_reason=reason,
+        created_at=at,
+        last_attempt_at=at,
+        attempt_count=1,
+    )
+
+
+def ids(response):
+    return [d.pk for d in response.context["page"].rows]
+
+
+def test_it_lists_deliveries_newest_first_with_every_column(admin_client, catalog):
+    old = make_delivery(catalog["orders"], catalog["license"], minutes_ago=10)
+    new = make_delivery(catalog["crm"], catalog["activation"], "failed", 500, reason="http_error")
+    response = admin_client.get(LOG)
+    assert ids(response) == [new.pk, old.pk]
+    page = response.content.decode()
+    for text in ["Order Sync", "https://orders.example.com/h", "license.assigned", "Failed",
+                 "500", "Attempted At", "Retry", "View"]:  # fmt: skip
+        assert text in page
+
+
+def test_status_filter(admin_client, catalog):
+    make_delivery(catalog["orders"], catalog["license"])
+    failed = make_delivery(catalog["orders"], catalog["license"], "failed", 500)
+    assert ids(admin_client.get(LOG, {"status": "failed"})) == [failed.pk]
+
+
+def test_search_matches_webhook_name_url_and_event_type(admin_client, catalog):
+    orders = make_delivery(catalog["orders"], catalog["license"])
+    crm = make_delivery(catalog["crm"], catalog["activation"])
+    assert ids(admin_client.get(LOG, {"q": "order sync"})) == [orders.pk]
+    assert ids(admin_client.get(LOG, {"q": "crm.example"})) == [crm.pk]
+    assert ids(admin_client.get(LOG, {"q": "activation"})) == [crm.pk]
+
+
+def test_category_event_type_webhook_and_reason_filters(admin_client, catalog):
+    lic = make_delivery(catalog["orders"], catalog["license"], "failed", None, reason="timeout")
+    act = make_delivery(catalog["crm"], catalog["activation"])
+    assert ids(admin_client.get(LOG, {"category": "License"})) == [lic.pk]
+    assert ids(admin_client.get(LOG, {"event_type": catalog["activation"].pk})) == [act.pk]
+    assert ids(admin_client.get(LOG, {"webhook": catalog["crm"].pk})) == [act.pk]
+    assert ids(admin_client.get(LOG, {"reason": "timeout"})) == [lic.pk]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"), [("500", [1]), ("5xx", [1, 2]), ("2xx", [0]), ("none", [3])]
+)
+def test_response_code_filter(admin_client, catalog, code, expected):
+    rows = [
+        make_delivery(catalog["orders"], catalog["license"], code=c, minutes_ago=i)
+        for i, c in enumerate([200, 500, 503, None])
+    ]
+    assert ids(admin_client.get(LOG, {"code": code})) == [rows[i].pk for i in expected]
+
+
+def test_time_range_filters(admin_client, catalog):
+    recent = make_delivery(catalog["orders"], catalog["license"], minutes_ago=5)
+    make_delivery(catalog["orders"], catalog["license"], minutes_ago=3 * 24 * 60)
+    assert ids(admin_client.get(LOG, {"range": "1h"})) == [recent.pk]
+    assert len(ids(admin_client.get(LOG, {"range": "7d"}))) == 2
+    since = (timezone.now() - timedelta(hours=2)).isoformat()
+    assert ids(admin_client.get(LOG, {"range": "custom", "since": since})) == [recent.pk]
+
+
+def test_sort_by_response_code_both_ways(admin_client, catalog):
+    rows = {
+        c: make_delivery(catalog["orders"], catalog["license"], code=c) for c in (200, 404, 500)
+    }
+    assert ids(admin_client.get(LOG, {"sort": "code"})) == [rows[c].pk for c in (200, 404, 500)]
+    assert ids(admin_client.get(LOG, {"sort": "-code"})) == [rows[c].pk for c in (500, 404, 200)]
+
+
+def test_keyset_pages_walk_forward_and_back_and_ignore_new_arrivals(admin_client, catalog):
+    rows = [make_delivery(catalog["orders"], catalog["license"], minutes_ago=i) for i in range(120)]
+    first = admin_client.get(LOG)
+    assert ids(first) == [r.pk for r in rows[:50]]
+    make_delivery(catalog["orders"], catalog["license"])  # arrives while we page
+    second = admin_client.get(LOG, {"after": first.context["page"].next_cursor})
+    assert ids(second) == [r.pk for r in rows[50:100]]
+    third = admin_client.get(LOG, {"after": second.context["page"].next_cursor})
+    assert ids(third) == [r.pk for r in rows[100:]]
+    assert third.context["page"].next_cursor is None
+    back = admin_client.get(LOG, {"before": third.context["page"].previous_cursor})
+    assert ids(back) == [r.pk for r in rows[50:100]]
+
+
+def test_large_counts_are_estimated_instead_of_counted(admin_client, catalog, monkeypatch):
+    monkeypatch.setattr("deliveries.log.queries.COUNT_LIMIT", 3)
+    for i in range(5):
+        make_delivery(catalog["orders"], catalog["license"], minutes_ago=i)
+    response = admin_client.get(LOG)
+    assert response.context["estimated"] and response.context["count"] >= 3
+    assert "<strong>about " in response.content.decode()
+    exact = admin_client.get(LOG, {"q": "nothing-matches"})
+    assert not exact.context["estimated"] and exact.context["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("number", "text"), [(16514, "17,000"), (1829872, "1.8 million"), (1234, "1,200")]
+)
+def test_estimates_are_rounded_to_two_figures(number, text):
+    from deliveries.templatetags.deliveries import approximate
+
+    assert approximate(number) == text
+
+
+def test_htmx_gets_only_the_results(admin_client, catalog):
+    make_delivery(catalog["orders"], catalog["license"])
+    response = admin_client.get(LOG, {"status": "success"}, headers={"HX-Request": "true"})
+    page = response.content.decode()
+    assert page.lstrip().startswith('<div id="results"')
+    assert "<html" not in page
+    assert "HX-Request" in response["Vary"]
+
+
+def test_bad_filters_answer_422_with_the_reason(admin_client, catalog):
+    response = admin_client.get(LOG, {"status": "bogus", "code": "abc"})
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Select a valid choice" in page
+    assert "Use a status code such as 500" in page
+
+
+def test_a_broken_cursor_is_a_400(admin_client, catalog):
+    assert admin_client.get(LOG, {"after": "garbage!!"}).status_code == 400
+
+
+def test_empty_states(admin_client, catalog):
+    assert "No deliveries yet" in admin_client.get(LOG).content.decode()
+    make_delivery(catalog["orders"], catalog["license"])
+    assert "No deliveries match" in admin_client.get(LOG, {"status": "failed"}).content.decode()
+
+
+def test_live_mode_polls_the_first_page(admin_client, catalog):
+    make_delivery(catalog["orders"], catalog["license"])
+    page = admin_client.get(LOG, {"live": "1"}).content.decode()
+    assert 'hx-trigger="every 5s"' in page
+
+
+def test_pagination_links_keep_the_filters(admin_client, catalog):
+    for i in range(60):
+        make_delivery(catalog["orders"], catalog["license"], "failed", 500, minutes_ago=i)
+    response = admin_client.get(LOG, {"status": "failed", "q": "order"})
+    link = response.content.decode().split('rel="next" href="')[1].split('"')[0]
+    query = parse_qs(urlsplit(link.replace("&amp;", "&")).query)
+    assert query["status"] == ["failed"] and query["q"] == ["order"] and "after" in query
+
+
+def test_the_page_takes_a_fixed_number_of_queries(
+    admin_client, catalog, django_assert_max_num_queries
+):
+    for i in range(5):
+        make_delivery(catalog["orders"], catalog["license"], minutes_ago=i)
+    with django_assert_max_num_queries(12):
+        admin_client.get(LOG, {"q": "order", "category": "License"})
+    for i in range(5, 55):
+        make_delivery(catalog["crm"], catalog["activation"], minutes_ago=i)
+    with django_assert_max_num_queries(12):
+        admin_client.get(LOG, {"q": "order", "category": "License"})
+
+
+def test_non_admins_get_403(member_client):
+    assert member_client.get(LOG).status_code == 403
+
+
+def test_post_is_405(admin_client):
+    assert admin_client.post(LOG).status_code == 405
