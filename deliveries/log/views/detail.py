@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from config.web import HtmxRequest, admin_required
+from config.web import HtmxRequest, admin_required, is_partial
 from deliveries.engine import RetryRefused, start_retry
 from deliveries.engine.tasks import retry_delivery
 from deliveries.log.presenting import delivery_detail_context
@@ -24,7 +24,7 @@ def delivery_detail(request: HtmxRequest, pk: int) -> HttpResponse:
         Delivery.objects.select_related("webhook", "event", "event_type", "campaign"), pk=pk
     )
     context = {**delivery_detail_context(delivery), "nav": "deliveries"}
-    if request.htmx and request.GET.get("part") == "status":
+    if is_partial(request) and request.GET.get("part") == "status":
         return render(request, f"{DETAIL}#live", context)
     return render(request, DETAIL, context)
 
