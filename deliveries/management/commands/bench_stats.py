@@ -103,7 +103,7 @@ class Command(BaseCommand):
             ("api all time", lambda n: (api, api_url(n), {})),
             ("api last 7 days", lambda n: (api, api_url(n), {"from": week_ago})),
         ]
-        dashboard = reverse("deliveries:dashboard")
+        dashboard = reverse("stats:dashboard")
         dashboard_cases = [
             (f"dashboard {name}", lambda n, name=name: (page, dashboard, {"range": name}))
             for name in ("24h", "7d", "30d")
