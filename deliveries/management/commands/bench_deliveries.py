@@ -111,7 +111,13 @@ class Command(BaseCommand):
             for process in [*processes, receiver]:
                 process.terminate()
             for process in [*processes, receiver]:
-                process.wait(timeout=30)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    # The figures are printed already; a worker slow to stop only costs time.
+                    self.stderr.write(f"process {process.pid} did not stop in 30 s; killed")
+                    process.kill()
+                    process.wait()
             self._cleanup()
 
     def _run(self, events, webhooks, emitters, timeout):
