@@ -34,6 +34,12 @@ class FailureReason(models.TextChoices):
     TLS_ERROR = "tls_error", "TLS error"
     INVALID_URL = "invalid_url", "Invalid Webhook URL"
     BLOCKED_DESTINATION = "blocked_destination", "Blocked destination"
+    # The sender failed, not the receiver: a setting HTTP cannot carry, an answer that
+    # could not be stored, a bug of ours. The detail names the exception.
+    INTERNAL_ERROR = "internal_error", "Internal error"
+    # A worker claimed the delivery and stopped before recording the attempt, and the
+    # retries the policy allows were used up meanwhile.
+    LEASE_EXPIRED = "lease_expired", "Sender stopped (lease ran out)"
 
 
 # What a delivery log row shows; everything else (payloads above all) stays unread.
@@ -178,6 +184,8 @@ class DeliveryAttempt(models.Model):
     success = models.BooleanField(default=False)
     response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     response_headers = models.JSONField(default=dict, blank=True)
+    # Headers beyond the caps of deliveries/engine/storable.py were dropped.
+    response_headers_truncated = models.BooleanField(default=False, db_default=False)
     response_body = models.TextField(blank=True)
     response_body_truncated = models.BooleanField(default=False)
     # "text", or "base64" for bodies that are not UTF-8.

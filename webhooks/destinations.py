@@ -61,12 +61,43 @@ class BlockedDestination(OSError):
     """Every address the host resolves to is a refused one."""
 
 
+# IPv6 ranges whose packets go to an IPv4 address written in the last 32 bits: NAT64's
+# well-known prefix (64:ff9b::a00:1 reaches 10.0.0.1 on a network with NAT64) and the
+# deprecated IPv4-compatible addresses (::7f00:1 is 127.0.0.1; :: and ::1 fall here too).
+EMBEDDED_IPV4_LAST = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+# Ranges refused whatever follows: local-use NAT64 (the IPv4 part's place depends on the
+# operator's prefix length) and the deprecated site-local addresses (fec0::/10), which
+# Python does not count as private.
+ALWAYS_REFUSED = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("fec0::/10"))
+
+
+def effective_addresses(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list:
+    """The addresses a connection to ``ip`` reaches: the IPv4 address an IPv6 one embeds
+    (mapped, NAT64, IPv4-compatible, 6to4, or Teredo's server and client), else ``ip``."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return [ip]
+    if ip.ipv4_mapped:
+        return [ip.ipv4_mapped]
+    if any(ip in network for network in EMBEDDED_IPV4_LAST):
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    if ip.sixtofour:
+        return [ip.sixtofour]
+    if ip.teredo:
+        return list(ip.teredo)
+    return [ip]
+
+
 def is_refused_address(address: str) -> bool:
     """True for loopback, private, link-local (cloud metadata), multicast, unspecified and
-    other non-global addresses, unless a network in WEBHOOKS_ALLOWED_NETWORKS holds it."""
+    other non-global addresses, IPv6 ones that embed such an IPv4 address included,
+    unless a network in WEBHOOKS_ALLOWED_NETWORKS holds it."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if any(ip in network for network in ALWAYS_REFUSED):
+        return True
+    return any(_refused(target) for target in effective_addresses(ip))
+
+
+def _refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if any(ip in network for network in settings.WEBHOOKS_ALLOWED_NETWORKS):
         return False
     return not ip.is_global or ip.is_multicast

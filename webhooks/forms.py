@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from webhooks.destinations import validate_webhook_url
-from webhooks.headers import validate_header_name, validate_header_value
+from webhooks.headers import validate_basic_auth, validate_header_name, validate_header_value
 from webhooks.models import EventType, Webhook
 
 
@@ -19,6 +19,7 @@ class WebhookForm(forms.ModelForm):
         label="Basic-auth password",
         required=False,
         strip=False,
+        validators=[validate_basic_auth],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Leave blank to keep the current password.",
     )
@@ -64,6 +65,13 @@ class WebhookForm(forms.ModelForm):
                 EventType.objects.order_by("category", "name"), key=lambda e: e.category
             )
         ]
+
+    def clean_basic_auth_username(self):
+        username = self.cleaned_data["basic_auth_username"]
+        validate_basic_auth(username)
+        if ":" in username:
+            raise ValidationError("A basic-auth username cannot contain a colon (RFC 7617).")
+        return username
 
     def save(self, commit=True):
         webhook = super().save(commit=False)

@@ -42,9 +42,39 @@ def validate_header_name(name: str) -> None:
         )
 
 
+def unsendable(value: str) -> str | None:
+    """The first character HTTP/1.1 cannot carry in a header (a control character, or one
+    outside Latin-1, which is how header bytes are written), or None."""
+    for char in value:
+        if ord(char) < 32 and char != "\t" or ord(char) == 127 or ord(char) > 255:
+            return char
+    return None
+
+
 def validate_header_value(value: str) -> None:
-    if any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in value):
+    char = unsendable(value)
+    if char is None:
+        return
+    if ord(char) > 255:
         raise ValidationError(
-            "Header values cannot contain line breaks or control characters.",
+            f"Header values can only use Latin-1 characters (letters, digits, accents such "
+            f"as é); “{char}” cannot be sent in an HTTP header.",
             code="invalid_header_value",
+        )
+    raise ValidationError(
+        "Header values cannot contain line breaks or control characters.",
+        code="invalid_header_value",
+    )
+
+
+def validate_basic_auth(value: str) -> None:
+    """A basic-auth username or password must fit the Authorization header: Latin-1, no
+    control characters (and, for the username, no colon: RFC 7617)."""
+    char = unsendable(value)
+    if char is not None:
+        shown = f"“{char}”" if ord(char) > 255 else "a control character"
+        raise ValidationError(
+            f"Basic-auth credentials can only use Latin-1 characters (letters, digits, "
+            f"accents such as é); {shown} cannot be sent.",
+            code="invalid_basic_auth",
         )

@@ -14,7 +14,9 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from deliveries.engine.record import give_up
 from deliveries.models import Delivery, DeliveryStatus
+from webhooks.models import SystemSettings
 
 
 def claim(candidates: QuerySet, limit: int | None = None) -> list[Delivery]:
@@ -23,18 +25,23 @@ def claim(candidates: QuerySet, limit: int | None = None) -> list[Delivery]:
 
     The rows are locked while they are claimed (``SKIP LOCKED``: concurrent claimers take
     other rows), and the update repeats the candidates' conditions, so a delivery that
-    changed meanwhile is left alone.
+    changed meanwhile is left alone. A delivery whose lease ran out after its last
+    allowed attempt is failed (``lease_expired``) instead of being claimed again.
     """
     now = timezone.now()
     margin = timedelta(seconds=settings.DELIVERIES_LEASE_MARGIN)
     locked = candidates.select_for_update(skip_locked=True, of=("self",)).values_list(
-        "id", "webhook__timeout_seconds"
+        "id", "webhook__timeout_seconds", "status", "attempt_count", "webhook__max_retries"
     )
     with transaction.atomic():
         rows = list(locked[:limit] if limit is not None else locked)
+        spent = _spent(rows)
+        if spent:
+            give_up(list(Delivery.objects.filter(id__in=spent).select_related("webhook")), now)
         by_timeout: dict[int, list[int]] = {}
-        for delivery_id, timeout in rows:
-            by_timeout.setdefault(timeout, []).append(delivery_id)
+        for delivery_id, timeout, *_ in rows:
+            if delivery_id not in spent:
+                by_timeout.setdefault(timeout, []).append(delivery_id)
         claimed: list[int] = []
         for timeout, ids in by_timeout.items():
             updated = candidates.filter(id__in=ids).update(
@@ -52,6 +59,20 @@ def claim(candidates: QuerySet, limit: int | None = None) -> list[Delivery]:
             .select_related("webhook", "event", "event_type")
             .order_by("id")
         )
+
+
+def _spent(rows: list[tuple]) -> set[int]:
+    """The in-progress deliveries among ``rows`` (their lease ran out) that have had every
+    automatic attempt the retry policy allows: claiming them again would loop."""
+    expired = [row for row in rows if row[2] == DeliveryStatus.IN_PROGRESS]
+    if not expired:
+        return set()
+    default = SystemSettings.load().max_retries
+    return {
+        delivery_id
+        for delivery_id, _, _, attempts, retries in expired
+        if attempts >= 1 + (default if retries is None else retries)
+    }
 
 
 def claim_due(limit: int) -> list[Delivery]:

@@ -5,14 +5,19 @@ One batch is one transaction of a few statements, whatever its size: the attempt
 rollups (``deliveries.stats.rollups.add_attempts``) last.
 """
 
-from django.db import connection, transaction
+import logging
+
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from deliveries.engine.retry import is_permanent, next_delay
 from deliveries.engine.sender import AttemptResult, OutgoingRequest
-from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Trigger
+from deliveries.engine.storable import clean_text, short
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, FailureReason, Trigger
 from deliveries.stats import rollups
 from webhooks.models import SystemSettings
+
+logger = logging.getLogger(__name__)
 
 
 def record(
@@ -21,51 +26,134 @@ def record(
     trigger: str = Trigger.AUTOMATIC,
     user=None,
 ) -> None:
-    """Write the attempts and each delivery's next state in one transaction."""
+    """Write the attempts and each delivery's next state, in one transaction.
+
+    If the batch cannot be written, each attempt is written on its own, so one bad row
+    never holds back the others; one that still cannot be written fails its delivery
+    with ``internal_error`` rather than leaving it to be sent again.
+    """
     now = timezone.now()
     attempts = []
     for delivery, request, result in results:
-        attempted_at = result.started_at or now  # when it was sent, not when recorded
-        attempts.append(
-            DeliveryAttempt(
-                delivery=delivery,
-                webhook_id=delivery.webhook_id,
-                number=delivery.attempt_count,
-                attempted_at=attempted_at,
-                trigger=trigger,
-                triggered_by=user,
-                request_url=request.url,
-                request_headers=request.recorded_headers,
-                request_body=request.body.decode(),
-                success=result.success,
-                response_code=result.response_code,
-                response_headers=result.response_headers,
-                response_body=result.response_body,
-                response_body_truncated=result.response_body_truncated,
-                response_body_encoding=result.response_body_encoding,
-                duration_ms=result.duration_ms,
-                failure_reason=result.failure_reason,
-                failure_detail=result.failure_detail,
-            )
+        attempts.append(_attempt(delivery, request, result, trigger, user, now))
+        _next_state(delivery, result, system, trigger, now)
+    deliveries = [delivery for delivery, _, _ in results]
+    try:
+        _write(attempts, deliveries)
+    except DatabaseError as error:
+        logger.warning(
+            "Recording %s attempts at once failed (%s); one by one", len(attempts), error
         )
-        delivery.last_attempt_at = attempted_at
-        delivery.last_response_code = result.response_code
-        delivery.last_failure_reason = result.failure_reason
+        for attempt, delivery in zip(attempts, deliveries, strict=True):
+            try:
+                _write([attempt], [delivery])
+            except DatabaseError as row_error:
+                _record_failure(attempt, delivery, row_error, now)
+
+
+def _attempt(delivery, request, result, trigger, user, now) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        delivery=delivery,
+        webhook_id=delivery.webhook_id,
+        number=delivery.attempt_count,
+        attempted_at=result.started_at or now,  # when it was sent, not when recorded
+        trigger=trigger,
+        triggered_by=user,
+        request_url=clean_text(request.url),
+        request_headers={k: clean_text(v) for k, v in request.recorded_headers.items()},
+        request_body=request.body.decode(),  # our own JSON: ASCII
+        success=result.success,
+        response_code=result.response_code,
+        response_headers=result.response_headers,
+        response_headers_truncated=result.response_headers_truncated,
+        response_body=result.response_body,
+        response_body_truncated=result.response_body_truncated,
+        response_body_encoding=result.response_body_encoding,
+        duration_ms=result.duration_ms,
+        failure_reason=result.failure_reason,
+        failure_detail=clean_text(result.failure_detail),
+    )
+
+
+def _next_state(delivery, result, system, trigger, now) -> None:
+    """Set the delivery's state after ``result``: done, failed, or a retry scheduled."""
+    delivery.last_attempt_at = result.started_at or now
+    delivery.last_response_code = result.response_code
+    delivery.last_failure_reason = result.failure_reason
+    delivery.updated_at = now
+    delay = None
+    automatic = trigger == Trigger.AUTOMATIC
+    if not result.success and automatic and not is_permanent(result.failure_reason):
+        delay = next_delay(delivery.webhook, system, retries_done=delivery.attempt_count - 1)
+    if result.success:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCESS, None
+    elif delay is not None:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, now + delay
+    else:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+
+
+def give_up(deliveries: list[Delivery], now) -> None:
+    """Fail deliveries whose lease ran out with no automatic attempt left: the worker that
+    claimed them stopped before recording (killed, or a bug), and sending once more would
+    go past the retry policy. Each gets an attempt saying so."""
+    attempts = [
+        DeliveryAttempt(
+            delivery=delivery,
+            webhook_id=delivery.webhook_id,
+            number=delivery.attempt_count,
+            attempted_at=now,
+            request_url=delivery.webhook.url,
+            failure_reason=FailureReason.LEASE_EXPIRED,
+            failure_detail="The sender stopped before recording this attempt, and no "
+            "automatic retry is left; retry it by hand to send it again.",
+        )
+        for delivery in deliveries
+    ]
+    for delivery in deliveries:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+        delivery.last_attempt_at, delivery.last_response_code = now, None
+        delivery.last_failure_reason = FailureReason.LEASE_EXPIRED
         delivery.updated_at = now
-        delay = None
-        automatic = trigger == Trigger.AUTOMATIC
-        if not result.success and automatic and not is_permanent(result.failure_reason):
-            delay = next_delay(delivery.webhook, system, retries_done=delivery.attempt_count - 1)
-        if result.success:
-            delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCESS, None
-        elif delay is not None:
-            delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, now + delay
-        else:
-            delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    _write(attempts, deliveries)
+
+
+def _write(attempts: list[DeliveryAttempt], deliveries: list[Delivery]) -> None:
     with transaction.atomic():
         DeliveryAttempt.objects.bulk_create(attempts)
-        _save_states([delivery for delivery, _, _ in results])
+        _save_states(deliveries)
         rollups.add_attempts(attempts)  # last: the rollup rows stay locked until the commit
+
+
+def _record_failure(attempt, delivery, error: DatabaseError, now) -> None:
+    """The attempt could not be stored as it was: store what is sure (when, to where, that
+    recording failed and why) and fail the delivery, so it is not sent again blindly."""
+    logger.error(
+        "Could not record attempt %s of delivery %s: %s", attempt.number, delivery.pk, error
+    )
+    attempt.pk = None
+    attempt.success = False
+    attempt.response_code = None
+    attempt.response_headers, attempt.response_headers_truncated = {}, False
+    attempt.response_body, attempt.response_body_truncated = "", False
+    attempt.response_body_encoding = "text"
+    attempt.request_headers, attempt.request_body = {}, ""
+    attempt.failure_reason = FailureReason.INTERNAL_ERROR
+    attempt.failure_detail = short(f"the attempt could not be recorded: {error}")
+    delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    delivery.last_response_code = None
+    delivery.last_failure_reason = FailureReason.INTERNAL_ERROR
+    delivery.updated_at = now
+    try:
+        _write([attempt], [delivery])
+    except DatabaseError:
+        logger.exception("Could not record the failure of delivery %s either", delivery.pk)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED,
+            next_attempt_at=None,
+            last_failure_reason=FailureReason.INTERNAL_ERROR,
+            updated_at=now,
+        )
 
 
 STATE_FIELDS = [

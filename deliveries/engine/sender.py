@@ -3,7 +3,6 @@
 Nothing here touches the database; ``claim`` and ``record`` do.
 """
 
-import base64
 import json
 import socket
 import time
@@ -16,13 +15,13 @@ from django.utils import timezone
 from urllib3.exceptions import NameResolutionError
 
 from deliveries.engine.http import deadline, thread_session
+from deliveries.engine.storable import MAX_RESPONSE_BODY, short, storable_body, storable_headers
 from deliveries.models import Delivery, FailureReason
 from webhooks.destinations import BlockedDestination, url_problem
 from webhooks.headers import CREDENTIAL_HEADERS
 from webhooks.signing import signature_headers
 
 USER_AGENT = "WebhookPortal/1.0 (webhook delivery)"
-MAX_RESPONSE_BODY = 64 * 1024
 REDACTED = "[redacted]"
 
 
@@ -43,6 +42,7 @@ class AttemptResult:
     started_at: datetime | None = None
     response_code: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
+    response_headers_truncated: bool = False
     response_body: str = ""
     response_body_truncated: bool = False
     response_body_encoding: str = "text"
@@ -96,8 +96,22 @@ def build_request(delivery: Delivery, timestamp: int | None = None) -> OutgoingR
 
 
 def send(request: OutgoingRequest) -> AttemptResult:
-    """POST ``request`` once; never raises for network or HTTP failures."""
+    """POST ``request`` once and say how it went. Never raises: whatever goes wrong, even
+    a bug of ours or a setting HTTP cannot carry, is an attempt that failed with
+    ``internal_error`` and the exception in its detail."""
     started_at = timezone.now()
+    try:
+        return _send(request, started_at)
+    except Exception as error:  # one bad attempt must never stop the batch
+        return AttemptResult(
+            success=False,
+            started_at=started_at,
+            failure_reason=FailureReason.INTERNAL_ERROR,
+            failure_detail=short(f"{type(error).__name__}: {error}"),
+        )
+
+
+def _send(request: OutgoingRequest, started_at: datetime) -> AttemptResult:
     problem = url_problem(request.url)
     if problem:
         return AttemptResult(
@@ -142,12 +156,14 @@ def _read_response(response: requests.Response) -> AttemptResult:
             truncated = True
             break
     raw = b"".join(chunks)[:MAX_RESPONSE_BODY]
-    body, encoding = _storable(raw)
+    body, encoding = storable_body(raw)
+    headers, headers_truncated = storable_headers(response.raw.headers.items())
     success = 200 <= response.status_code < 300
     result = AttemptResult(
         success=success,
         response_code=response.status_code,
-        response_headers=dict(response.headers),
+        response_headers=headers,
+        response_headers_truncated=headers_truncated,
         response_body=body,
         response_body_truncated=truncated,
         response_body_encoding=encoding,
@@ -158,22 +174,6 @@ def _read_response(response: requests.Response) -> AttemptResult:
         if 300 <= response.status_code < 400:
             result.failure_detail += " (redirects are not followed)"
     return result
-
-
-def _storable(raw: bytes) -> tuple[str, str]:
-    """Text when the body is UTF-8 without NUL bytes (PostgreSQL text cannot hold them),
-    otherwise base64, so any body is stored safely and shown as binary."""
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError:
-        # A cut at the size limit may split a multi-byte character: allow that one.
-        try:
-            text = raw[:-3].decode() + raw[-3:].decode(errors="ignore")
-        except UnicodeDecodeError:
-            return base64.b64encode(raw).decode(), "base64"
-    if "\x00" in text:
-        return base64.b64encode(raw).decode(), "base64"
-    return text, "text"
 
 
 def _classify(error: BaseException) -> tuple[str, str]:
@@ -192,13 +192,9 @@ def _classify(error: BaseException) -> tuple[str, str]:
         if isinstance(item, ConnectionRefusedError):
             return FailureReason.CONNECTION_REFUSED, "the receiver refused the connection"
     if isinstance(error, requests.exceptions.SSLError):
-        return FailureReason.TLS_ERROR, _short(error)
+        return FailureReason.TLS_ERROR, short(error)
     if isinstance(error, requests.exceptions.Timeout):
         return FailureReason.TIMEOUT, "the receiver did not answer in time"
     if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
-        return FailureReason.INVALID_URL, _short(error)
-    return FailureReason.CONNECTION_ERROR, _short(error)
-
-
-def _short(error: BaseException) -> str:
-    return str(error)[:500]
+        return FailureReason.INVALID_URL, short(error)
+    return FailureReason.CONNECTION_ERROR, short(error)

@@ -101,6 +101,34 @@ def test_header_values_cannot_smuggle_line_breaks(db):
     assert "line breaks" in str(formset.errors)
 
 
+@pytest.mark.parametrize("value", ["ok ✓", "Bearer 令牌", "emoji 🚀"])
+def test_header_values_that_http_cannot_carry_are_refused(db, value):
+    formset = header_formset(headers_data(("X-Note", value, False)))
+    assert not formset.is_valid()
+    assert "Latin-1" in str(formset.errors)
+
+
+def test_latin_1_header_values_are_kept(db):
+    formset = header_formset(headers_data(("X-Name", "Zoë Müller", False)))
+    assert formset.is_valid(), formset.errors
+    assert formset.headers() == [{"name": "X-Name", "value": "Zoë Müller", "secret": False}]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("basic_auth_username", "Łukasz", "Latin-1"),
+        ("basic_auth_username", "a:b", "colon"),
+        ("basic_auth_password", "pässwörd✓", "Latin-1"),
+        ("basic_auth_username", "line\nbreak", "control character"),
+    ],
+)
+def test_basic_auth_credentials_that_cannot_be_sent_are_refused(db, field, value, message):
+    form = WebhookForm(webhook_data(**{field: value}))
+    assert not form.is_valid()
+    assert message in str(form.errors[field])
+
+
 def test_duplicate_header_names_are_refused(db):
     formset = header_formset(headers_data(("X-A", "1", False), ("x-a", "2", False)))
     assert not formset.is_valid()

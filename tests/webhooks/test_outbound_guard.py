@@ -53,6 +53,37 @@ def test_non_public_addresses_are_refused(nothing_allowed, address):
     assert is_refused_address(address)
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b:1::5db8:d822",  # local-use NAT64, whatever it embeds
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2001:0:5db8:d822:0:f227:f5ff:fffe",  # Teredo, client 10.0.0.1
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::a00:1",  # IPv4-compatible 10.0.0.1
+        "fec0::1",  # site-local
+    ],
+)
+def test_ipv6_addresses_that_reach_a_non_public_ipv4_address_are_refused(
+    nothing_allowed, address
+):
+    assert is_refused_address(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::5db8:d822",  # NAT64 of 93.184.216.34
+        "2002:5db8:d822::1",  # 6to4 of 93.184.216.34
+    ],
+)
+def test_ipv6_addresses_that_reach_a_public_ipv4_address_pass(nothing_allowed, address):
+    assert not is_refused_address(address)
+
+
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"])
 def test_public_addresses_pass(nothing_allowed, address):
     assert not is_refused_address(address)
@@ -73,6 +104,10 @@ def test_allowed_networks_let_listed_addresses_through(settings):
         "http://169.254.169.254/latest/meta-data/",
         "http://[fd00::1]:8080/hook",
         "http://0.0.0.0/hook",
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[2002:7f00:1::1]/hook",
+        "http://[::7f00:1]/hook",
+        "http://[fec0::1]/hook",
     ],
 )
 def test_the_sender_refuses_private_destinations_without_connecting(
