@@ -6,6 +6,8 @@
 - ``/sleep``: answers 200 after 200 ms.
 - ``/binary``: answers 200 with bytes that are not UTF-8.
 - ``/big``: answers 200 with 100 KiB of text.
+- ``/nul-header``: answers 200 with a NUL byte in a header value.
+- ``/bad-headers``: answers 200 with headers that are not UTF-8, and 27 KB of them.
 - anything else: 200 with a small JSON body.
 Every request is recorded (path, headers, body) in arrival order.
 """
@@ -84,6 +86,12 @@ class Receiver:
                     return self._answer(200, bytes(range(256)), "application/octet-stream")
                 if self.path == "/big":
                     return self._answer(200, b"x" * 100 * 1024, "text/plain")
+                if self.path == "/nul-header":
+                    return self._raw_answer([b"X-Poison: a\x00b"])
+                if self.path == "/bad-headers":
+                    lines = [b"X-Latin: caf\xe9", b"X-Utf8: caf\xc3\xa9"]
+                    lines += [b"X-Filler-%d: %s" % (n, b"y" * 300) for n in range(90)]
+                    return self._raw_answer(lines)
                 return self._answer(200, b'{"received": true}', "application/json")
 
             def _answer(self, code, data, content_type):
@@ -92,6 +100,12 @@ class Receiver:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _raw_answer(self, header_lines):
+                """200 with header lines written as raw bytes, as a broken server would."""
+                body = b"ok"
+                head = [b"HTTP/1.1 200 OK", *header_lines, b"Content-Length: %d" % len(body)]
+                self.wfile.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
 
             def _drip(self):
                 self.send_response(200)

@@ -67,9 +67,7 @@ def test_non_public_addresses_are_refused(nothing_allowed, address):
         "fec0::1",  # site-local
     ],
 )
-def test_ipv6_addresses_that_reach_a_non_public_ipv4_address_are_refused(
-    nothing_allowed, address
-):
+def test_ipv6_addresses_that_reach_a_non_public_ipv4_address_are_refused(nothing_allowed, address):
     assert is_refused_address(address)
 
 

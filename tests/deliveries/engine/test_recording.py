@@ -1,0 +1,130 @@
+"""Whatever a receiver answers and whatever a webhook is set to, every attempt is recorded
+once, and one that cannot be recorded never holds back the others."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from deliveries.engine.batches import send_due_batch
+from deliveries.engine.claim import claim_due
+from deliveries.engine.emit import emit
+from deliveries.engine.record import record
+from deliveries.engine.sender import AttemptResult, build_request
+from deliveries.models import Delivery, DeliveryAttempt
+from tests.factories import make_event_type, make_webhook
+from tests.support.processes import stop, wait_for
+from webhooks.models import SystemSettings
+
+
+@pytest.fixture
+def event_type(db):
+    return make_event_type(name="license.assigned", category="License")
+
+
+def deliver_once(url, event_type, **webhook_fields) -> DeliveryAttempt:
+    webhook = make_webhook(url=url, event_types=[event_type], **webhook_fields)
+    emit(event_type.name, {"license": "L-1"})
+    send_due_batch()
+    return DeliveryAttempt.objects.get(webhook=webhook)
+
+
+def test_a_nul_byte_in_a_response_header_is_stored_and_shown(receiver, event_type, admin_client):
+    attempt = deliver_once(receiver.url + "/nul-header", event_type)
+    assert attempt.success
+    assert attempt.response_headers["X-Poison"] == "a\ufffdb"
+    page = admin_client.get(reverse("deliveries:detail", args=[attempt.delivery_id]))
+    assert page.status_code == 200
+    assert "a\ufffdb" in page.content.decode()
+
+
+def test_headers_that_are_not_utf_8_are_kept_and_too_many_are_capped(receiver, event_type):
+    attempt = deliver_once(receiver.url + "/bad-headers", event_type)
+    assert attempt.success
+    assert attempt.response_headers["X-Latin"] == "café"  # Latin-1 bytes, as sent
+    assert attempt.response_headers["X-Utf8"] == "café"  # UTF-8 bytes, read as UTF-8
+    assert attempt.response_headers_truncated
+    assert sum(len(k) + len(v) for k, v in attempt.response_headers.items()) <= 16 * 1024
+
+
+def test_a_header_value_http_cannot_carry_is_an_internal_error(receiver, event_type):
+    # Saved before the form refused such values (or straight into the database).
+    headers = [{"name": "X-Note", "value": "ok ✓", "secret": False}]
+    attempt = deliver_once(receiver.url + "/ok", event_type, custom_headers=headers)
+    assert attempt.failure_reason == "internal_error"
+    assert "UnicodeEncodeError" in attempt.failure_detail
+    assert receiver.received() == []
+    assert attempt.delivery.last_failure_reason == "internal_error"
+
+
+def test_a_basic_auth_username_http_cannot_carry_is_an_internal_error(receiver, event_type):
+    attempt = deliver_once(
+        receiver.url + "/ok", event_type, basic_auth_username="Łukasz", basic_auth_password="x"
+    )
+    assert attempt.failure_reason == "internal_error"
+    assert "UnicodeEncodeError" in attempt.failure_detail
+
+
+def test_a_row_the_database_refuses_fails_its_delivery_and_the_others_are_recorded(
+    transactional_db, event_type
+):
+    make_webhook(url="https://example.com/a", event_types=[event_type])
+    make_webhook(url="https://example.com/b", event_types=[event_type])
+    emit(event_type.name, {})
+    good, bad = claim_due(10)
+    ok = AttemptResult(success=True, started_at=timezone.now(), response_code=200)
+    # No real answer carries a code past smallint; the database refuses this row.
+    odd = AttemptResult(success=True, started_at=timezone.now(), response_code=70000)
+    record([(good, build_request(good), ok), (bad, build_request(bad), odd)], SystemSettings.load())
+
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.status == "success" and good.attempts.get().response_code == 200
+    assert bad.status == "failed" and bad.last_failure_reason == "internal_error"
+    [attempt] = bad.attempts.all()
+    assert attempt.failure_reason == "internal_error"
+    assert "could not be recorded" in attempt.failure_detail
+    assert claim_due(10) == []  # neither is sent again
+
+
+def test_a_spent_lease_fails_the_delivery_instead_of_sending_it_again(event_type):
+    make_webhook(event_types=[event_type])
+    emit(event_type.name, {})
+    gone = timezone.now() - timedelta(seconds=1)
+    # A worker died mid-send, again and again: 4 claims, the first try and 3 retries.
+    Delivery.objects.update(status="in_progress", attempt_count=4, next_attempt_at=gone)
+
+    assert claim_due(10) == []
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed" and delivery.last_failure_reason == "lease_expired"
+    [attempt] = delivery.attempts.all()
+    assert attempt.number == 4 and attempt.failure_reason == "lease_expired"
+
+
+def test_a_lease_that_ran_out_with_retries_left_is_claimed_again(event_type):
+    make_webhook(event_types=[event_type])
+    emit(event_type.name, {})
+    gone = timezone.now() - timedelta(seconds=1)
+    Delivery.objects.update(status="in_progress", attempt_count=2, next_attempt_at=gone)
+
+    [delivery] = claim_due(10)
+    assert delivery.attempt_count == 3 and delivery.status == "in_progress"
+
+
+@pytest.mark.worker
+def test_a_poisoned_answer_beside_a_healthy_one_records_both_once(receiver, start_workers):
+    kind = make_event_type(name="license.assigned")
+    make_webhook(url=receiver.url + "/nul-header", event_types=[kind])
+    make_webhook(url=receiver.url + "/ok", event_types=[kind])
+    worker = start_workers()
+    for n in range(3):
+        emit("license.assigned", {"n": n})
+
+    def done():
+        return Delivery.objects.filter(status="success").count() == 6
+
+    assert wait_for(done, timeout=30), stop(worker)
+    assert DeliveryAttempt.objects.count() == 6
+    assert len(receiver.received("/nul-header")) == 3
+    assert len(receiver.received("/ok")) == 3
