@@ -1,7 +1,8 @@
 """A minimal keep-alive HTTP receiver for the throughput benchmark.
 
 It answers every request with 200 as cheaply as Python allows (asyncio, no framework), so
-the benchmark measures the sender and not the receiver. Run: python -m
+the benchmark measures the sender and not the receiver; a request to a path under
+``/dead`` is never answered, like an endpoint that hangs. Run: python -m
 deliveries.bench.receiver PORT
 """
 
@@ -30,8 +31,10 @@ class Receiver(asyncio.Protocol):
             end = head_end + 4 + length
             if len(self.buffer) < end:
                 return
+            dead = self.buffer.split(b" ", 2)[1].startswith(b"/dead")
             self.buffer = self.buffer[end:]
-            self.transport.write(RESPONSE)
+            if not dead:
+                self.transport.write(RESPONSE)
 
 
 async def main(port: int) -> None:

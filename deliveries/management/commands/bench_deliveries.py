@@ -5,32 +5,21 @@ type and webhooks (named ``bench-*``) pointing at a fast local receiver, and del
 rows afterwards. Use a scratch database: the workers send whatever else is due too.
 """
 
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 from django.db.models import Count, Max, Min
 
+from deliveries.bench.processes import receiver_and_workers
 from deliveries.engine import emit
 from deliveries.models import Delivery, DeliveryAttempt
 from webhooks.models import Event, EventType, Webhook
 
-ROOT = Path(settings.BASE_DIR)
 EVENT_TYPE = "bench.ping"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _emit_one(n: int) -> None:
@@ -64,61 +53,18 @@ class Command(BaseCommand):
 
         app.control.purge()
         self._cleanup()
-        port = free_port()
-        receiver = subprocess.Popen(
-            [sys.executable, "-m", "deliveries.bench.receiver", str(port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-        )
-        kind = EventType.objects.create(name=EVENT_TYPE, category="Benchmark")
-        for n in range(webhooks):
-            hook = Webhook.objects.create(
-                name=f"bench-{n}", url=f"http://127.0.0.1:{port}/hook/{n}"
-            )
-            hook.event_types.set([kind])
-        env = {**os.environ, "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8"}
-        logs = ROOT / "var" / "bench"
-        logs.mkdir(parents=True, exist_ok=True)
-        processes = []
-        try:
-            for n in range(workers):
-                log = open(logs / f"worker-{n}.log", "w")  # noqa: SIM115 - lives as long as the worker
-                processes.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "celery",
-                            "-A",
-                            "config",
-                            "worker",
-                            f"--concurrency={concurrency}",
-                            "--loglevel=WARNING",
-                            "--without-gossip",
-                            "--without-mingle",
-                            "--without-heartbeat",
-                            f"--hostname=bench{n}@%h",
-                        ],  # fmt: skip
-                        cwd=ROOT,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
+        with receiver_and_workers(workers, concurrency, log=self.stderr.write) as port:
+            try:
+                kind = EventType.objects.create(name=EVENT_TYPE, category="Benchmark")
+                for n in range(webhooks):
+                    hook = Webhook.objects.create(
+                        name=f"bench-{n}", url=f"http://127.0.0.1:{port}/hook/{n}"
                     )
-                )
-            time.sleep(3)  # let the workers start before the clock does
-            self._run(events, webhooks, emitters, timeout)
-        finally:
-            for process in [*processes, receiver]:
-                process.terminate()
-            for process in [*processes, receiver]:
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    # The figures are printed already; a worker slow to stop only costs time.
-                    self.stderr.write(f"process {process.pid} did not stop in 30 s; killed")
-                    process.kill()
-                    process.wait()
-            self._cleanup()
+                    hook.event_types.set([kind])
+                time.sleep(3)  # let the workers start before the clock does
+                self._run(events, webhooks, emitters, timeout)
+            finally:
+                self._cleanup()
 
     def _run(self, events, webhooks, emitters, timeout):
         expected = events * webhooks
