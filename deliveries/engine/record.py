@@ -111,11 +111,17 @@ def give_up(deliveries: list[Delivery], now) -> None:
         for delivery in deliveries
     ]
     for delivery in deliveries:
-        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
-        delivery.last_attempt_at, delivery.last_response_code = now, None
-        delivery.last_failure_reason = FailureReason.LEASE_EXPIRED
-        delivery.updated_at = now
+        delivery.last_attempt_at = now
+        _fail(delivery, FailureReason.LEASE_EXPIRED, now)
     _write(attempts, deliveries)
+
+
+def _fail(delivery: Delivery, reason: str, now) -> None:
+    """Set ``delivery`` failed for good (no retry scheduled) by the sender, not the receiver."""
+    delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    delivery.last_response_code = None
+    delivery.last_failure_reason = reason
+    delivery.updated_at = now
 
 
 def _write(attempts: list[DeliveryAttempt], deliveries: list[Delivery]) -> None:
@@ -140,10 +146,7 @@ def _record_failure(attempt, delivery, error: DatabaseError, now) -> None:
     attempt.request_headers, attempt.request_body = {}, ""
     attempt.failure_reason = FailureReason.INTERNAL_ERROR
     attempt.failure_detail = short(f"the attempt could not be recorded: {error}")
-    delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
-    delivery.last_response_code = None
-    delivery.last_failure_reason = FailureReason.INTERNAL_ERROR
-    delivery.updated_at = now
+    _fail(delivery, FailureReason.INTERNAL_ERROR, now)
     try:
         _write([attempt], [delivery])
     except DatabaseError:
