@@ -190,6 +190,26 @@ STORAGES = {
     },
 }
 
+# Email (endpoint health alerts): Django's settings, from the environment. Without an SMTP
+# host the console backend prints each message (as `make run` shows).
+EMAIL_HOST = env("EMAIL_HOST", "")
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "webhooks@localhost")
+# The portal's address, for links in emails.
+PORTAL_URL = env("PORTAL_URL", f"http://127.0.0.1:{env('WEB_PORT', '8000')}")
+# Who hears about endpoint health besides the admins with an email address.
+ALERT_EMAILS = env_list("ALERT_EMAILS")
+
 # HTTPS: on by default whenever DEBUG is off, so `check --deploy` is clean.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -245,6 +265,18 @@ DELIVERIES_PURGE_BATCH = env_int("DELIVERIES_PURGE_BATCH", 2000, minimum=1)
 DELIVERIES_LEASE_MARGIN = env_float("DELIVERIES_LEASE_MARGIN", 30.0)
 # How often beat re-dispatches due retries and deliveries whose lease ran out.
 DELIVERIES_DISPATCH_INTERVAL = env_float("DELIVERIES_DISPATCH_INTERVAL", 5.0)
+# Fair share: concurrent sends to one endpoint across all workers (a webhook may set its
+# own). Keep it below DELIVERIES_SEND_CONCURRENCY, so an endpoint that never answers
+# cannot hold every sending thread of a worker.
+DELIVERIES_ENDPOINT_CONCURRENCY = env_int("DELIVERIES_ENDPOINT_CONCURRENCY", 10, minimum=1)
+# Endpoint health: after this many consecutive failures spanning at least this many
+# seconds an endpoint is failing; its deliveries wait while one probe per interval
+# (doubling up to the maximum) tests it; failing this long (default 5 days) disables it.
+DELIVERIES_FAILURE_THRESHOLD = env_int("DELIVERIES_FAILURE_THRESHOLD", 5, minimum=1)
+DELIVERIES_FAILURE_SPAN = env_float("DELIVERIES_FAILURE_SPAN", 60.0)
+DELIVERIES_PROBE_INTERVAL = env_float("DELIVERIES_PROBE_INTERVAL", 30.0)
+DELIVERIES_PROBE_MAX_INTERVAL = env_float("DELIVERIES_PROBE_MAX_INTERVAL", 3600.0)
+DELIVERIES_DISABLE_AFTER = env_float("DELIVERIES_DISABLE_AFTER", 5 * 24 * 3600.0)
 
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due": {"task": "deliveries.dispatch_due", "schedule": DELIVERIES_DISPATCH_INTERVAL},

@@ -154,6 +154,12 @@ class Delivery(models.Model):
                 name="delivery_due",
                 condition=models.Q(status__in=["pending", "in_progress"]),
             ),
+            # The fair claim: each endpoint's due deliveries, longest due first.
+            models.Index(
+                fields=["webhook", "next_attempt_at"],
+                name="delivery_due_webhook",
+                condition=models.Q(status__in=["pending", "in_progress"]),
+            ),
         ]
 
     def __str__(self) -> str:

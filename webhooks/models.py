@@ -51,6 +51,16 @@ class EventType(models.Model):
         return self.name
 
 
+class Health(models.TextChoices):
+    """Whether the sender sends to an endpoint (deliveries/engine/health.py moves it)."""
+
+    HEALTHY = "healthy", "Healthy"
+    # Failed repeatedly: its deliveries wait, and one probe per backoff interval tests it.
+    FAILING = "failing", "Failing"
+    # Failed for too long: nothing is sent until an admin re-enables it.
+    DISABLED = "disabled", "Disabled"
+
+
 class Webhook(models.Model):
     name = models.CharField(max_length=100)
     url = models.CharField("URL", max_length=MAX_URL_LENGTH, validators=[validate_webhook_url])
@@ -76,7 +86,33 @@ class Webhook(models.Model):
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 3600)],
     )
+    # Fair share: concurrent sends across all workers (blank: DELIVERIES_ENDPOINT_CONCURRENCY)
+    # and an optional rate limit.
+    max_in_flight = models.PositiveSmallIntegerField(
+        "concurrent requests",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
+    rate_limit = models.PositiveIntegerField(
+        "rate limit (requests per second)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+    )
     event_types = models.ManyToManyField(EventType, related_name="webhooks", blank=True)
+    # Endpoint health, kept by the sender.
+    health = models.CharField(
+        max_length=10, choices=Health.choices, default=Health.HEALTHY, editable=False
+    )
+    health_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    first_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_probe_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The latest failure: a FailureReason value (deliveries.models) and its label.
+    last_failure_reason = models.CharField(max_length=30, blank=True, editable=False)
+    last_failure_label = models.CharField(max_length=100, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -101,6 +137,20 @@ class Webhook(models.Model):
         self.save(
             update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"]
         )
+
+    def enable(self, actor=None) -> None:
+        """Re-enable an endpoint the sender disabled: what waited is sent again (the
+        dispatcher finds it within DELIVERIES_DISPATCH_INTERVAL)."""
+        Webhook.objects.filter(pk=self.pk).update(
+            health=Health.HEALTHY,
+            health_changed_at=timezone.now(),
+            consecutive_failures=0,
+            first_failure_at=None,
+            next_probe_at=None,
+            updated_at=timezone.now(),
+        )
+        self.refresh_from_db()
+        ActivityEntry.record("webhook.enabled", f"Webhook “{self.name}” re-enabled", actor)
 
     def signing_secrets(self) -> list[str]:
         """The secrets that sign a delivery now: the current one, and the previous one

@@ -1,17 +1,19 @@
 """Send claimed deliveries concurrently from a pool of threads, recording as results come.
 
-No batch waits for its slowest send before recording the others: results are written in
-groups of ``DELIVERIES_RECORD_BATCH`` as they arrive.
+Nothing waits for a batch's slowest send: each result is recorded with those that finished
+about the same time (in groups of at most ``DELIVERIES_RECORD_BATCH``), and the drain
+claims more work as soon as threads are free.
 """
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from deliveries.engine.claim import claim_due
+from deliveries.engine import limits
+from deliveries.engine.fair import claim_fair
 from deliveries.engine.record import record
-from deliveries.engine.sender import AttemptResult, OutgoingRequest, build_request, send
+from deliveries.engine.sender import AttemptResult, build_request, send
 from deliveries.models import Delivery, DeliveryStatus, Trigger
 from webhooks.models import SystemSettings
 
@@ -28,36 +30,66 @@ def executor() -> ThreadPoolExecutor:
     return _executor
 
 
+def _send(request, slot: limits.Slot | None) -> AttemptResult:
+    """Send, then give the endpoint's slot back at once (before recording): the slot
+    counts requests in flight."""
+    try:
+        return send(request)
+    finally:
+        if slot is not None:
+            limits.release([slot])
+
+
+class Sending:
+    """Sends under way in the thread pool, recorded as they finish."""
+
+    def __init__(self, trigger: str = Trigger.AUTOMATIC, user=None):
+        self.trigger, self.user = trigger, user
+        self.system = SystemSettings.load()
+        self.futures = {}
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    def submit(self, deliveries: list[Delivery], slots: dict[int, limits.Slot] | None = None):
+        for delivery in deliveries:
+            request = build_request(delivery)
+            slot = slots.get(delivery.pk) if slots else None
+            self.futures[executor().submit(_send, request, slot)] = (delivery, request)
+
+    def record_finished(self, timeout: float | None = None) -> int:
+        """Wait until at least one send finishes (or ``timeout``), record every finished
+        one, and return how many succeeded."""
+        done, _ = wait(self.futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        results = []
+        for future in done:
+            delivery, request = self.futures.pop(future)
+            results.append((delivery, request, future.result()))
+        step = settings.DELIVERIES_RECORD_BATCH
+        for start in range(0, len(results), step):
+            record(results[start : start + step], self.system, self.trigger, self.user)
+        return sum(result.success for _, _, result in results)
+
+
 def send_due_batch(limit: int | None = None) -> int:
-    """Claim one batch of due deliveries, oldest due first, and send it. Returns how many
+    """Claim one fair share of due deliveries, send it and record it. Returns how many
     were claimed."""
-    deliveries = claim_due(limit or settings.DELIVERIES_BATCH_SIZE)
-    if deliveries:
-        send_batch(deliveries)
+    deliveries, slots = claim_fair(limit or settings.DELIVERIES_BATCH_SIZE)
+    sending = Sending()
+    sending.submit(deliveries, slots)
+    while sending:
+        sending.record_finished()
     return len(deliveries)
 
 
 def send_batch(deliveries: list[Delivery], trigger: str = Trigger.AUTOMATIC, user=None) -> int:
     """Send claimed deliveries with the thread pool and record the results as they come
-    in, so a slow receiver does not hold back the record of fast ones. Returns how many
-    succeeded."""
-    system = SystemSettings.load()
+    in. Returns how many succeeded."""
+    sending = Sending(trigger, user)
+    sending.submit(deliveries)
     succeeded = 0
-    pending: list[tuple[Delivery, OutgoingRequest, AttemptResult]] = []
-    futures = {}
-    for delivery in deliveries:
-        request = build_request(delivery)
-        futures[executor().submit(send, request)] = (delivery, request)
-    for future in as_completed(futures):
-        delivery, request = futures[future]
-        result = future.result()
-        succeeded += result.success
-        pending.append((delivery, request, result))
-        if len(pending) >= settings.DELIVERIES_RECORD_BATCH:
-            record(pending, system, trigger, user)
-            pending = []
-    if pending:
-        record(pending, system, trigger, user)
+    while sending:
+        succeeded += sending.record_finished()
     return succeeded
 
 

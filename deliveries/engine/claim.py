@@ -28,37 +28,44 @@ def claim(candidates: QuerySet, limit: int | None = None) -> list[Delivery]:
     changed meanwhile is left alone. A delivery whose lease ran out after its last
     allowed attempt is failed (``lease_expired``) instead of being claimed again.
     """
+    locked = candidates.select_for_update(skip_locked=True, of=("self",)).values_list(*ROW_FIELDS)
+    with transaction.atomic():
+        return claim_locked(list(locked[:limit] if limit is not None else locked), candidates)
+
+
+# What claiming needs to know of a locked delivery.
+ROW_FIELDS = ("id", "webhook__timeout_seconds", "status", "attempt_count", "webhook__max_retries")
+
+
+def claim_locked(rows: list[tuple], candidates: QuerySet) -> list[Delivery]:
+    """Claim the locked ``rows`` that still are ``candidates`` (in the caller's
+    transaction)."""
     now = timezone.now()
     margin = timedelta(seconds=settings.DELIVERIES_LEASE_MARGIN)
-    locked = candidates.select_for_update(skip_locked=True, of=("self",)).values_list(
-        "id", "webhook__timeout_seconds", "status", "attempt_count", "webhook__max_retries"
-    )
-    with transaction.atomic():
-        rows = list(locked[:limit] if limit is not None else locked)
-        spent = _spent(rows)
-        if spent:
-            give_up(list(Delivery.objects.filter(id__in=spent).select_related("webhook")), now)
-        by_timeout: dict[int, list[int]] = {}
-        for delivery_id, timeout, *_ in rows:
-            if delivery_id not in spent:
-                by_timeout.setdefault(timeout, []).append(delivery_id)
-        claimed: list[int] = []
-        for timeout, ids in by_timeout.items():
-            updated = candidates.filter(id__in=ids).update(
-                status=DeliveryStatus.IN_PROGRESS,
-                attempt_count=F("attempt_count") + 1,
-                next_attempt_at=now + timedelta(seconds=timeout) + margin,
-                updated_at=now,
-            )
-            if updated:
-                claimed += ids
-        if not claimed:
-            return []
-        return list(
-            Delivery.objects.filter(id__in=claimed, status=DeliveryStatus.IN_PROGRESS)
-            .select_related("webhook", "event", "event_type")
-            .order_by("id")
+    spent = _spent(rows)
+    if spent:
+        give_up(list(Delivery.objects.filter(id__in=spent).select_related("webhook")), now)
+    by_timeout: dict[int, list[int]] = {}
+    for delivery_id, timeout, *_ in rows:
+        if delivery_id not in spent:
+            by_timeout.setdefault(timeout, []).append(delivery_id)
+    claimed: list[int] = []
+    for timeout, ids in by_timeout.items():
+        updated = candidates.filter(id__in=ids).update(
+            status=DeliveryStatus.IN_PROGRESS,
+            attempt_count=F("attempt_count") + 1,
+            next_attempt_at=now + timedelta(seconds=timeout) + margin,
+            updated_at=now,
         )
+        if updated:
+            claimed += ids
+    if not claimed:
+        return []
+    return list(
+        Delivery.objects.filter(id__in=claimed, status=DeliveryStatus.IN_PROGRESS)
+        .select_related("webhook", "event", "event_type")
+        .order_by("id")
+    )
 
 
 def _spent(rows: list[tuple]) -> set[int]:

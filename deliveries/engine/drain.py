@@ -9,36 +9,60 @@ import math
 import time
 
 from django.conf import settings
+from django.utils import timezone
 
 from deliveries.engine import wakeups
-from deliveries.engine.batches import send_due_batch
+from deliveries.engine.batches import Sending
+from deliveries.engine.fair import claim_fair, sendable_webhooks
 from deliveries.models import Delivery
+from webhooks.models import Health
 
 logger = logging.getLogger(__name__)
 
 
 def drain(time_budget: float | None = None) -> tuple[int, bool]:
-    """Send due deliveries batch after batch until none is due or the time budget is
-    spent. Returns how many were claimed, and whether the budget ran out with work
-    possibly left (the caller hands over to a new drain, so other tasks get a turn)."""
+    """Keep the sending threads busy with due work until none is due or the time budget
+    is spent. Returns how many were claimed, and whether the budget ran out with work
+    possibly left (the caller hands over to a new drain, so other tasks get a turn).
+
+    Up to twice as many deliveries as threads are claimed at a time (a short queue keeps
+    the threads fed while the loop records and claims). A claim runs whenever half the
+    threads' worth is free, so a send that hangs holds one thread, never the worker.
+    """
     budget = settings.DELIVERIES_DRAIN_SECONDS if time_budget is None else time_budget
+    depth = 2 * settings.DELIVERIES_SEND_CONCURRENCY
+    refill = max(1, settings.DELIVERIES_SEND_CONCURRENCY // 2)
     started, total = time.monotonic(), 0
+    sending = Sending()
     while True:
-        wakeups.clear()  # before claiming: what commits after this claim wakes us again
-        claimed = send_due_batch()
-        total += claimed
-        if claimed == settings.DELIVERIES_BATCH_SIZE:
-            wakeups.wake()  # a full batch: there may be a backlog, let another worker help
-        if claimed == 0 or time.monotonic() - started > budget:
+        out_of_time = time.monotonic() - started > budget
+        free = depth - len(sending)
+        if not out_of_time and (free >= refill or not sending):
+            wakeups.clear()  # before claiming: what commits after this claim wakes us again
+            deliveries, slots = claim_fair(free)
+            sending.submit(deliveries, slots)
+            total += len(deliveries)
+            if deliveries and len(deliveries) == free:
+                wakeups.wake()  # there may be a backlog: let another worker help
+        if not sending:
             break
+        # Wake up now and then even if every send hangs: work for other endpoints (or
+        # tokens of a rate limit) may have come meanwhile.
+        sending.record_finished(timeout=IDLE_CLAIM_SECONDS)
     # Retries scheduled for later are found by dispatch_due when they fall due.
-    return total, bool(total) and time.monotonic() - started > budget
+    return total, bool(total) and out_of_time
+
+
+IDLE_CLAIM_SECONDS = 0.25
 
 
 def drains_needed() -> tuple[int, int]:
-    """How many deliveries are due now (new, retries, and leases run out), and how many
-    drains to start for them: one per batch, at most ``DELIVERIES_MAX_DRAINS``."""
-    due = Delivery.objects.due().count()
+    """How many deliveries are due now and may be sent (new, retries, leases run out, and
+    a failing endpoint's probe), and how many drains to start for them: one per batch, at
+    most ``DELIVERIES_MAX_DRAINS``. Deliveries of failing and disabled endpoints wait."""
+    now = timezone.now()
+    due = Delivery.objects.due(now).filter(webhook__health=Health.HEALTHY).count()
+    due += len(sendable_webhooks(now, health=Health.FAILING))
     drains = min(math.ceil(due / settings.DELIVERIES_BATCH_SIZE), settings.DELIVERIES_MAX_DRAINS)
     if due:
         logger.info("dispatch_due: %s due, starting %s drains", due, drains)

@@ -10,6 +10,7 @@ import logging
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from deliveries.engine import health
 from deliveries.engine.retry import is_permanent, next_delay
 from deliveries.engine.sender import AttemptResult, OutgoingRequest
 from deliveries.engine.storable import clean_text, short
@@ -49,6 +50,10 @@ def record(
                 _write([attempt], [delivery])
             except DatabaseError as row_error:
                 _record_failure(attempt, delivery, row_error, now)
+    try:
+        health.observe(results, now)
+    except DatabaseError:  # the attempts are written; health catches up with the next ones
+        logger.exception("Could not update endpoint health")
 
 
 def _attempt(delivery, request, result, trigger, user, now) -> DeliveryAttempt:

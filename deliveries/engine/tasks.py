@@ -6,7 +6,7 @@ their work visible (``delay_on_commit`` or ``transaction.on_commit``).
 
 from celery import shared_task
 
-from deliveries.engine import batches, drain, retention
+from deliveries.engine import alerts, batches, drain, health, retention
 from deliveries.engine.wakeups import DRAIN_TASK
 from deliveries.models import Trigger
 from deliveries.stats import recount
@@ -46,3 +46,9 @@ def compact_rollups() -> int:
 @shared_task(name="deliveries.purge_expired", ignore_result=True)
 def purge_expired() -> int:
     return retention.purge_expired()
+
+
+@shared_task(name=health.EMAIL_TASK, ignore_result=True)
+def health_email(webhook_id: int, subject: str, summary: str) -> int:
+    """Tell the admins an endpoint started failing, recovered or was disabled."""
+    return alerts.send_health_email(webhook_id, subject, summary)

@@ -9,24 +9,17 @@ the flag expires and the next emit (or the periodic dispatcher) publishes again.
 """
 
 import logging
-from functools import cache
 
 import redis
 from celery import current_app
-from django.conf import settings
 from kombu.exceptions import OperationalError
+
+from deliveries.engine.shared_redis import client as _redis
 
 logger = logging.getLogger(__name__)
 
 FLAG = "deliveries:drain-queued"
 FLAG_TTL_MS = 1000
-
-
-@cache
-def _redis() -> redis.Redis | None:
-    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-        return None
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
 
 
 def should_publish() -> bool:

@@ -4,7 +4,8 @@
   attempts. ``recount.py``: ``remove_attempts`` (the retention purge), ``compact`` and
   ``rebuild`` (the repair tool).
 - ``windows.py``: ``Window`` and the named ranges every page uses (``RANGES``).
-- ``queries.py``: ``summary``, ``breakdown``, ``trend`` and ``delivery_statuses``, each
+- ``queries.py``: ``summary``, ``breakdown``, ``trend``, ``delivery_statuses`` and
+  ``failure_reasons`` (endpoint health alerts), each
   one query over the rollups for a window, a webhook or a campaign; ``figures.py`` holds
   what they return.
 - ``forms.py``, ``pages.py``, ``charts.py``, ``views.py``, ``urls.py``: the stats pages;

@@ -1,0 +1,117 @@
+"""The sender's claim: a fair share of the due work for every endpoint.
+
+Claims do not take the oldest due deliveries whatever they are. They take, per endpoint
+with due work, as many as the slots it was dealt (``deliveries.engine.limits``), the
+longest due first, in one statement on PostgreSQL (a ``LATERAL`` subquery per endpoint,
+``FOR UPDATE SKIP LOCKED``). An endpoint that is failing gets one probe when its probe is
+due; one that is disabled gets nothing, and its deliveries wait without using retries.
+"""
+
+import random
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from deliveries.engine import limits
+from deliveries.engine.claim import claim, claim_locked
+from deliveries.models import Delivery, DeliveryStatus
+from webhooks.models import Health, Webhook
+
+
+def sendable_webhooks(now, health: str | None = None) -> list[tuple]:
+    """(id, health, max_in_flight, rate_limit, timeout) of the endpoints that have due
+    work and may be sent to now: healthy ones, and failing ones whose probe is due."""
+    due = Delivery.objects.due(now).filter(webhook_id=OuterRef("pk"))
+    webhooks = Webhook.objects.filter(
+        Q(health=Health.HEALTHY) | Q(health=Health.FAILING, next_probe_at__lte=now), Exists(due)
+    )
+    if health:
+        webhooks = webhooks.filter(health=health)
+    return list(
+        webhooks.values_list("id", "health", "max_in_flight", "rate_limit", "timeout_seconds")
+    )
+
+
+def claim_fair(free: int) -> tuple[list[Delivery], dict[int, limits.Slot]]:
+    """Claim up to ``free`` due deliveries spread across endpoints within their limits.
+    Returns them with the slot each holds: release it when its send returns."""
+    now = timezone.now()
+    webhooks = sendable_webhooks(now)
+    if not webhooks or free <= 0:
+        return [], {}
+    random.shuffle(webhooks)  # who is dealt first when there are fewer slots than endpoints
+    default_cap = settings.DELIVERIES_ENDPOINT_CONCURRENCY
+    margin = settings.DELIVERIES_LEASE_MARGIN
+    wants = [
+        limits.Want(
+            webhook_id,
+            cap=1 if health == Health.FAILING else (cap or default_cap),
+            rate=rate or 0,
+            lease=timeout + margin,
+        )
+        for webhook_id, health, cap, rate, timeout in webhooks
+    ]
+    dealt: dict[int, list[limits.Slot]] = defaultdict(list)
+    for slot in limits.acquire(wants, free):
+        dealt[slot.webhook_id].append(slot)
+    failing = {row[0]: row[4] for row in webhooks if row[1] == Health.FAILING}
+    for webhook_id in set(dealt) & set(failing):
+        if not _reserve_probe(webhook_id, now, failing[webhook_id] + margin):
+            limits.release(dealt.pop(webhook_id))
+    deliveries = _claim_counts({wid: len(slots) for wid, slots in dealt.items()}, now)
+    held = {}
+    for delivery in deliveries:
+        held[delivery.pk] = dealt[delivery.webhook_id].pop()
+    limits.release([slot for slots in dealt.values() for slot in slots])
+    return deliveries, held
+
+
+def _reserve_probe(webhook_id: int, now, lease: float) -> bool:
+    """Make this worker the one that probes a failing endpoint now; until the probe is
+    recorded (or its lease runs out) no other worker probes it."""
+    return bool(
+        Webhook.objects.filter(pk=webhook_id, health=Health.FAILING, next_probe_at__lte=now).update(
+            next_probe_at=now + timedelta(seconds=lease)
+        )
+    )
+
+
+def _claim_counts(counts: dict[int, int], now) -> list[Delivery]:
+    """Claim up to ``counts[webhook_id]`` due deliveries of each endpoint."""
+    counts = {webhook_id: n for webhook_id, n in counts.items() if n > 0}
+    if not counts:
+        return []
+    due = Delivery.objects.due(now)
+    if connection.vendor != "postgresql":
+        return [
+            delivery
+            for webhook_id, n in counts.items()
+            for delivery in claim(due.filter(webhook_id=webhook_id).order_by("next_attempt_at"), n)
+        ]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(CLAIM_SQL, [list(counts), list(counts.values()), now])
+            rows = cursor.fetchall()
+        return claim_locked(rows, due)
+
+
+# Per endpoint, its n longest-due deliveries that no other claimer holds; the columns are
+# claim.ROW_FIELDS. Served by the delivery_due_webhook index.
+CLAIM_SQL = f"""
+SELECT d.id, w.timeout_seconds, d.status, d.attempt_count, w.max_retries
+FROM unnest(%s::bigint[], %s::int[]) AS g(webhook_id, n)
+JOIN {Webhook._meta.db_table} w ON w.id = g.webhook_id
+CROSS JOIN LATERAL (
+    SELECT id, status, attempt_count FROM {Delivery._meta.db_table} d
+    WHERE d.webhook_id = g.webhook_id
+      AND d.status IN ('{DeliveryStatus.PENDING}', '{DeliveryStatus.IN_PROGRESS}')
+      AND d.next_attempt_at <= %s
+    ORDER BY d.next_attempt_at
+    LIMIT g.n
+    FOR UPDATE OF d SKIP LOCKED
+) d
+"""
