@@ -103,10 +103,14 @@ class Webhook(models.Model):
     event_types = models.ManyToManyField(EventType, related_name="webhooks", blank=True)
     # Endpoint health, kept by the sender.
     health = models.CharField(
-        max_length=10, choices=Health.choices, default=Health.HEALTHY, editable=False
+        max_length=10,
+        choices=Health.choices,
+        default=Health.HEALTHY,
+        db_default=Health.HEALTHY,
+        editable=False,
     )
     health_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     first_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_probe_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The latest failure: a FailureReason value (deliveries.models) and its label.
