@@ -39,12 +39,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='webhook',
             name='last_failure_label',
-            field=models.CharField(blank=True, editable=False, max_length=100),
+            field=models.CharField(blank=True, db_default='', editable=False, max_length=100),
         ),
         migrations.AddField(
             model_name='webhook',
             name='last_failure_reason',
-            field=models.CharField(blank=True, editable=False, max_length=30),
+            field=models.CharField(blank=True, db_default='', editable=False, max_length=30),
         ),
         migrations.AddField(
             model_name='webhook',
