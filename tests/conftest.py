@@ -10,6 +10,23 @@ from webhooks.models import SystemSettings
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(autouse=True)
+def fresh_endpoint_limits():
+    """Forget the endpoint slots and rate buckets earlier tests (or runs) left in Redis:
+    test databases reuse webhook ids."""
+    from deliveries.engine import limits
+    from deliveries.engine.shared_redis import client
+
+    redis_client = client()
+    if redis_client is not None:
+        keys = list(redis_client.scan_iter("deliveries:slots:*"))
+        keys += list(redis_client.scan_iter("deliveries:rate:*"))
+        if keys:
+            redis_client.delete(*keys)
+    limits._local.__init__()
+    yield
+
+
 @pytest.fixture
 def admin_user(db):
     user = get_user_model().objects.create_user("alice", password=PASSWORD)

@@ -22,3 +22,17 @@ def make_webhook(event_types=(), **overrides) -> Webhook:
     if event_types:
         webhook.event_types.set(event_types)
     return webhook
+
+
+def make_due_deliveries(webhook: Webhook, n: int, **overrides) -> list:
+    """``n`` deliveries to ``webhook`` with their own payload, due now."""
+    from django.utils import timezone
+
+    from deliveries.models import Delivery, DeliveryStatus, Source
+
+    now = timezone.now()
+    fields = {"status": DeliveryStatus.PENDING, "next_attempt_at": now, "source": Source.CAMPAIGN}
+    fields.update(overrides)
+    return Delivery.objects.bulk_create(
+        Delivery(webhook=webhook, payload={"n": i}, created_at=now, **fields) for i in range(n)
+    )

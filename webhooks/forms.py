@@ -38,6 +38,8 @@ class WebhookForm(forms.ModelForm):
             "timeout_seconds",
             "max_retries",
             "retry_window_seconds",
+            "max_in_flight",
+            "rate_limit",
             "basic_auth_username",
         ]
         widgets = {
@@ -49,10 +51,15 @@ class WebhookForm(forms.ModelForm):
             "event_types": "Subscribed events",
             "max_retries": "Automatic retries",
             "retry_window_seconds": "Retry window (seconds)",
+            "max_in_flight": "Concurrent requests",
+            "rate_limit": "Rate limit (requests per second)",
         }
         help_texts = {
             "max_retries": "Blank uses the default from Settings.",
             "retry_window_seconds": "Blank uses the default from Settings.",
+            "max_in_flight": "At most this many requests in flight at once, across all "
+            "workers. Blank uses the default (DELIVERIES_ENDPOINT_CONCURRENCY).",
+            "rate_limit": "Blank means no limit.",
         }
 
     def __init__(self, *args, **kwargs):

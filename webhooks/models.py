@@ -114,12 +114,8 @@ class Webhook(models.Model):
     first_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_probe_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The latest failure: a FailureReason value (deliveries.models) and its label.
-    last_failure_reason = models.CharField(
-        max_length=30, blank=True, db_default="", editable=False
-    )
-    last_failure_label = models.CharField(
-        max_length=100, blank=True, db_default="", editable=False
-    )
+    last_failure_reason = models.CharField(max_length=30, blank=True, db_default="", editable=False)
+    last_failure_label = models.CharField(max_length=100, blank=True, db_default="", editable=False)
     last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

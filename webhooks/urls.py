@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.webhook_list, name="list"),
     path("new/", views.webhook_create, name="create"),
     path("<int:pk>/", views.webhook_edit, name="edit"),
+    path("<int:pk>/enable/", views.webhook_enable, name="enable"),
     path("<int:pk>/delete/", views.webhook_delete, name="delete"),
     path("<int:pk>/secret/reveal/", views.secret_reveal, name="secret_reveal"),
     path("<int:pk>/secret/rotate/", views.secret_rotate, name="secret_rotate"),

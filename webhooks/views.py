@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.web import HtmxRequest, admin_required
 from webhooks.forms import EventTypeForm, WebhookForm, header_formset
-from webhooks.models import ActivityEntry, EventType, Webhook
+from webhooks.models import ActivityEntry, EventType, Health, Webhook
 
 
 @require_GET
@@ -52,6 +52,21 @@ def webhook_create(request: HtmxRequest) -> HttpResponse:
 @admin_required
 def webhook_edit(request: HtmxRequest, pk: int) -> HttpResponse:
     return _save_webhook(request, get_object_or_404(Webhook, pk=pk))
+
+
+@require_POST
+@admin_required
+def webhook_enable(request: HtmxRequest, pk: int) -> HttpResponse:
+    """Resume sending to an endpoint the sender held back (failing or disabled)."""
+    webhook = get_object_or_404(Webhook, pk=pk)
+    if webhook.health == Health.HEALTHY:
+        messages.info(request, f"Webhook “{webhook.name}” is already healthy.")
+    else:
+        webhook.enable(request.user)
+        messages.success(
+            request, f"Webhook “{webhook.name}” re-enabled; the deliveries that waited are sent."
+        )
+    return redirect("webhooks:edit", pk=webhook.pk)
 
 
 @require_http_methods(["GET", "POST"])

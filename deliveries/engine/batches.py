@@ -74,12 +74,12 @@ class Sending:
 def send_due_batch(limit: int | None = None) -> int:
     """Claim one fair share of due deliveries, send it and record it. Returns how many
     were claimed."""
-    deliveries, slots = claim_fair(limit or settings.DELIVERIES_BATCH_SIZE)
+    claimed = claim_fair(limit or settings.DELIVERIES_BATCH_SIZE)
     sending = Sending()
-    sending.submit(deliveries, slots)
+    sending.submit(claimed.deliveries, claimed.slots)
     while sending:
         sending.record_finished()
-    return len(deliveries)
+    return len(claimed.deliveries)
 
 
 def send_batch(deliveries: list[Delivery], trigger: str = Trigger.AUTOMATIC, user=None) -> int:

@@ -39,11 +39,14 @@ def drain(time_budget: float | None = None) -> tuple[int, bool]:
         free = depth - len(sending)
         if not out_of_time and (free >= refill or not sending):
             wakeups.clear()  # before claiming: what commits after this claim wakes us again
-            deliveries, slots = claim_fair(free)
-            sending.submit(deliveries, slots)
-            total += len(deliveries)
-            if deliveries and len(deliveries) == free:
+            claimed = claim_fair(free)
+            sending.submit(claimed.deliveries, claimed.slots)
+            total += len(claimed.deliveries)
+            if claimed.deliveries and len(claimed.deliveries) == free:
                 wakeups.wake()  # there may be a backlog: let another worker help
+            if not sending and claimed.rate_limited:
+                time.sleep(IDLE_CLAIM_SECONDS)  # a rate limit's next tokens are near
+                continue
         if not sending:
             break
         # Wake up now and then even if every send hangs: work for other endpoints (or

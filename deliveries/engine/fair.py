@@ -10,6 +10,7 @@ due; one that is disabled gets nothing, and its deliveries wait without using re
 import random
 from collections import defaultdict
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -36,13 +37,20 @@ def sendable_webhooks(now, health: str | None = None) -> list[tuple]:
     )
 
 
-def claim_fair(free: int) -> tuple[list[Delivery], dict[int, limits.Slot]]:
-    """Claim up to ``free`` due deliveries spread across endpoints within their limits.
-    Returns them with the slot each holds: release it when its send returns."""
+class Claimed(NamedTuple):
+    deliveries: list[Delivery]
+    # The slot each delivery holds (by id): release it when its send returns.
+    slots: dict[int, limits.Slot]
+    # An endpoint with a rate limit had due work and got no slot: its tokens refill soon.
+    rate_limited: bool = False
+
+
+def claim_fair(free: int) -> Claimed:
+    """Claim up to ``free`` due deliveries spread across endpoints within their limits."""
     now = timezone.now()
     webhooks = sendable_webhooks(now)
     if not webhooks or free <= 0:
-        return [], {}
+        return Claimed([], {})
     random.shuffle(webhooks)  # who is dealt first when there are fewer slots than endpoints
     default_cap = settings.DELIVERIES_ENDPOINT_CONCURRENCY
     margin = settings.DELIVERIES_LEASE_MARGIN
@@ -67,7 +75,8 @@ def claim_fair(free: int) -> tuple[list[Delivery], dict[int, limits.Slot]]:
     for delivery in deliveries:
         held[delivery.pk] = dealt[delivery.webhook_id].pop()
     limits.release([slot for slots in dealt.values() for slot in slots])
-    return deliveries, held
+    rate_limited = any(want.rate and want.webhook_id not in dealt for want in wants)
+    return Claimed(deliveries, held, rate_limited)
 
 
 def _reserve_probe(webhook_id: int, now, lease: float) -> bool:

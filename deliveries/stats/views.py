@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 from config.web import HtmxRequest, admin_required, is_partial
 from deliveries.stats.forms import RANGE_LABELS, StatsWindowForm
 from deliveries.stats.pages import stats_context, trend_context
-from webhooks.models import Webhook
+from webhooks.models import Health, Webhook
 
 TREND = "deliveries/stats/partials/stats_trend.html"
 
@@ -42,6 +42,10 @@ def dashboard(request: HtmxRequest) -> HttpResponse:
         extra["webhook_counts"] = Webhook.objects.aggregate(
             total=Count("id"), active=Count("id", filter=Q(is_active=True))
         )
+        extra["endpoint_health"] = {
+            "total": extra["webhook_counts"]["total"],
+            "troubled": list(Webhook.objects.exclude(health=Health.HEALTHY).order_by("name")),
+        }
     return render_stats(request, "deliveries/stats/dashboard.html", form, extra)
 
 

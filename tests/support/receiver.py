@@ -8,10 +8,14 @@
 - ``/big``: answers 200 with 100 KiB of text.
 - ``/nul-header``: answers 200 with a NUL byte in a header value.
 - ``/bad-headers``: answers 200 with headers that are not UTF-8, and 27 KB of them.
+- ``/hang``: never answers (until the client gives up or the receiver stops); the most
+  requests it held at once is ``max_hanging``.
 - anything else: 200 with a small JSON body.
-Every request is recorded (path, headers, body) in arrival order.
+Every request is recorded (path, headers, body, monotonic arrival time) in arrival order.
 """
 
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0
 
 
 class Receiver:
@@ -30,6 +35,8 @@ class Receiver:
         self.requests: list[Received] = []
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.hanging = self.max_hanging = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -43,6 +50,7 @@ class Receiver:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -65,7 +73,9 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
-                    receiver.requests.append(Received(self.path, dict(self.headers), body))
+                    receiver.requests.append(
+                        Received(self.path, dict(self.headers), body, time.monotonic())
+                    )
                 if self.path.startswith("/codes/"):
                     codes = [int(c) for c in self.path.removeprefix("/codes/").split(",")]
                     code = codes[min(receiver._next_index(self.path), len(codes) - 1)]
@@ -76,6 +86,8 @@ class Receiver:
                     return self._answer(200, b"ok", "text/plain")
                 if self.path == "/drip":
                     return self._drip()
+                if self.path == "/hang":
+                    return self._hang()
                 if self.path == "/redirect":
                     self.send_response(302)
                     self.send_header("Location", "/elsewhere")
@@ -106,6 +118,19 @@ class Receiver:
                 body = b"ok"
                 head = [b"HTTP/1.1 200 OK", *header_lines, b"Content-Length: %d" % len(body)]
                 self.wfile.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+
+            def _hang(self):
+                with receiver._lock:
+                    receiver.hanging += 1
+                    receiver.max_hanging = max(receiver.max_hanging, receiver.hanging)
+                deadline = time.monotonic() + 60
+                while not receiver._stopping.is_set() and time.monotonic() < deadline:
+                    readable, _, _ = select.select([self.connection], [], [], 0.05)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        break  # the client gave up and closed the connection
+                with receiver._lock:
+                    receiver.hanging -= 1
+                self.close_connection = True
 
             def _drip(self):
                 self.send_response(200)

@@ -36,13 +36,15 @@ class Command(BaseCommand):
             system.retry_window_seconds = 120
             system.save(update_fields=["retry_window_seconds", "updated_at"])
         password = secrets.token_urlsafe(12)
-        ensure_admin(username, password)
+        # With an address, the admin sees endpoint health emails (printed by the console
+        # backend of `make run`).
+        ensure_admin(username, password, email=f"{username}@example.com")
         self.stdout.write(
             "\n".join(
                 [
                     "",
                     "  Webhook Portal demo is ready.",
-                    "  URL:      http://127.0.0.1:8000/admin/",
+                    f"  URL:      {settings.PORTAL_URL}/admin/",
                     f"  Username: {username}",
                     f"  Password: {password}",
                     "",
