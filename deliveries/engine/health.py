@@ -77,14 +77,16 @@ def _update(webhook_id: int, results: list, now) -> None:
                     _move(webhook, Health.HEALTHY, now)
                     webhook.next_probe_at = None
             else:
+                # Results come in the order they finished, not started.
                 at = result.started_at or now
                 webhook.consecutive_failures += 1
-                webhook.first_failure_at = webhook.first_failure_at or at
-                webhook.last_failure_reason = result.failure_reason
-                webhook.last_failure_label = failure_label(
-                    result.failure_reason, result.response_code
-                )
-                webhook.last_failure_at = at
+                webhook.first_failure_at = min(webhook.first_failure_at or at, at)
+                if webhook.last_failure_at is None or at >= webhook.last_failure_at:
+                    webhook.last_failure_reason = result.failure_reason
+                    webhook.last_failure_label = failure_label(
+                        result.failure_reason, result.response_code
+                    )
+                    webhook.last_failure_at = at
         if not results[-1].success:
             _after_failure(webhook, now)
         Webhook.objects.filter(pk=webhook.pk).update(
