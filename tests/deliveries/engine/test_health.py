@@ -113,9 +113,7 @@ def test_an_endpoint_failing_too_long_is_disabled_and_re_enabling_sends_what_wai
     assert waited.filter(status=DeliveryStatus.SUCCESS).count() == 10 - probes
 
 
-def test_failures_of_the_sender_itself_do_not_count_against_the_endpoint(
-    receiver, fast_schedule
-):
+def test_failures_of_the_sender_itself_do_not_count_against_the_endpoint(receiver, fast_schedule):
     webhook = make_webhook(
         url=receiver.url + "/ok",
         custom_headers=[{"name": "X-Mark", "value": "ok ✓", "secret": False}],
