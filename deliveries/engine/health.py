@@ -4,8 +4,8 @@
   ``DELIVERIES_FAILURE_THRESHOLD`` of them spanning at least ``DELIVERIES_FAILURE_SPAN``
   seconds, the endpoint is failing.
 - **failing**: its due deliveries wait (without using retries). One probe, the longest-due
-  delivery, is sent per interval: ``DELIVERIES_PROBE_INTERVAL``, doubling after each failed
-  probe up to ``DELIVERIES_PROBE_MAX_INTERVAL``. The first success makes it healthy, and
+  delivery, is sent per interval: ``DELIVERIES_PROBE_INTERVAL`` at first, then as long as
+  it has been failing (about doubling), up to ``DELIVERIES_PROBE_MAX_INTERVAL``. The first success makes it healthy, and
   its backlog drains within its limits. Failing for ``DELIVERIES_DISABLE_AFTER`` disables it.
 - **disabled**: nothing is sent until an admin re-enables it (``Webhook.enable``).
 
@@ -104,25 +104,30 @@ def _after_failure(webhook: Webhook, now) -> None:
             and span >= settings.DELIVERIES_FAILURE_SPAN
         ):
             _move(webhook, Health.FAILING, now)
-            webhook.next_probe_at = now + probe_interval(webhook)
+            webhook.next_probe_at = now + probe_interval(webhook, now)
     elif webhook.health == Health.FAILING:
         failing_for = (now - webhook.health_changed_at).total_seconds()
         if failing_for >= settings.DELIVERIES_DISABLE_AFTER:
             _move(webhook, Health.DISABLED, now)
             webhook.next_probe_at = None
         else:
-            webhook.next_probe_at = now + probe_interval(webhook)
+            webhook.next_probe_at = now + probe_interval(webhook, now)
 
 
 def _move(webhook: Webhook, health: str, now) -> None:
     webhook.health, webhook.health_changed_at = health, now
 
 
-def probe_interval(webhook: Webhook) -> timedelta:
-    """The wait before the next probe: the base interval, doubled per failed probe."""
-    failed_probes = max(0, webhook.consecutive_failures - settings.DELIVERIES_FAILURE_THRESHOLD)
-    seconds = settings.DELIVERIES_PROBE_INTERVAL * 2 ** min(failed_probes, 30)
-    return timedelta(seconds=min(seconds, settings.DELIVERIES_PROBE_MAX_INTERVAL))
+def probe_interval(webhook: Webhook, now) -> timedelta:
+    """The wait before the next probe: as long as the endpoint has been failing, within
+    ``DELIVERIES_PROBE_INTERVAL`` and ``DELIVERIES_PROBE_MAX_INTERVAL`` (so it about
+    doubles with each failed probe)."""
+    failing_for = (now - (webhook.health_changed_at or now)).total_seconds()
+    seconds = min(
+        max(failing_for, settings.DELIVERIES_PROBE_INTERVAL),
+        settings.DELIVERIES_PROBE_MAX_INTERVAL,
+    )
+    return timedelta(seconds=seconds)
 
 
 def failure_label(reason: str, code: int | None) -> str:
@@ -147,8 +152,9 @@ def _announce(webhook: Webhook, failing_since, now) -> None:
         subject = f"Webhook “{webhook.name}” is failing"
         summary = (
             f"{subject}: {webhook.consecutive_failures} failures in a row since "
-            f"{format_moment(since)}. Its deliveries wait; a probe tests it every "
-            f"{int(probe_interval(webhook).total_seconds())} s or more."
+            f"{format_moment(since)}. Its deliveries wait; a probe tests it after "
+            f"{int(probe_interval(webhook, now).total_seconds())} s, then less often "
+            "the longer it fails."
         )
     elif webhook.health == Health.DISABLED:
         subject = f"Webhook “{webhook.name}” was disabled"

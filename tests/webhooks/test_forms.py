@@ -53,6 +53,16 @@ def test_timeout_is_bounded(db):
     assert not WebhookForm(webhook_data(timeout_seconds="61")).is_valid()
 
 
+def test_the_fair_share_fields_are_optional_and_bounded(db):
+    webhook = WebhookForm(webhook_data(max_in_flight="4", rate_limit="20")).save()
+    assert (webhook.max_in_flight, webhook.rate_limit) == (4, 20)
+    assert WebhookForm(webhook_data()).save().rate_limit is None
+    form = WebhookForm(webhook_data(max_in_flight="0", rate_limit="0"))
+    assert not form.is_valid()
+    assert set(form.errors) == {"max_in_flight", "rate_limit"}
+    assert not WebhookForm(webhook_data(max_in_flight="101")).is_valid()
+
+
 def test_blank_password_keeps_the_stored_one(db):
     webhook = make_webhook(basic_auth_username="u", basic_auth_password="s3cret")
     form = WebhookForm(webhook_data(basic_auth_username="u"), instance=webhook)
