@@ -6,7 +6,8 @@
 - **failing**: its due deliveries wait (without using retries). One probe, the longest-due
   delivery, is sent per interval: ``DELIVERIES_PROBE_INTERVAL`` at first, then as long as
   it has been failing (about doubling), up to ``DELIVERIES_PROBE_MAX_INTERVAL``. The first
-  success makes it healthy, and its backlog drains within its limits. Failing for ``DELIVERIES_DISABLE_AFTER`` disables it.
+  success makes it healthy, and its backlog drains within its limits. Failing for
+  ``DELIVERIES_DISABLE_AFTER`` disables it.
 - **disabled**: nothing is sent until an admin re-enables it (``Webhook.enable``).
 
 Failures of our own (``internal_error``, ``lease_expired``) say nothing of the endpoint and
