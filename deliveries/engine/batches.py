@@ -5,6 +5,7 @@ about the same time (in groups of at most ``DELIVERIES_RECORD_BATCH``), and the 
 claims more work as soon as threads are free.
 """
 
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.contrib.auth import get_user_model
 from deliveries.engine import limits
 from deliveries.engine.fair import claim_fair
 from deliveries.engine.record import record
-from deliveries.engine.sender import AttemptResult, build_request, send
+from deliveries.engine.sender import AttemptResult, OutgoingRequest, build_request, send
 from deliveries.models import Delivery, DeliveryStatus, Trigger
 from webhooks.models import SystemSettings
 
@@ -41,14 +42,22 @@ def _send(request, slot: limits.Slot | None) -> AttemptResult:
 
 
 class Sending:
-    """Sends under way in the thread pool, recorded as they finish."""
+    """Sends under way in the thread pool, recorded in groups as they finish.
+
+    Finished results wait up to ``RECORD_DELAY`` seconds (or until
+    ``DELIVERIES_RECORD_BATCH`` of them have finished) to be written together: a write
+    costs about the same for 1 attempt as for 50.
+    """
 
     def __init__(self, trigger: str = Trigger.AUTOMATIC, user=None):
         self.trigger, self.user = trigger, user
         self.system = SystemSettings.load()
         self.futures = {}
+        self.finished: list[tuple[Delivery, OutgoingRequest, AttemptResult]] = []
+        self.first_finished_at = 0.0
 
     def __len__(self) -> int:
+        """Sends submitted and not finished."""
         return len(self.futures)
 
     def submit(self, deliveries: list[Delivery], slots: dict[int, limits.Slot] | None = None):
@@ -58,17 +67,33 @@ class Sending:
             self.futures[executor().submit(_send, request, slot)] = (delivery, request)
 
     def record_finished(self, timeout: float | None = None) -> int:
-        """Wait until at least one send finishes (or ``timeout``), record every finished
-        one, and return how many succeeded."""
+        """Wait until a send finishes (or ``timeout``), then record what finished if enough
+        did, or long enough ago, or nothing is left in flight. Returns how many of those
+        recorded succeeded."""
         done, _ = wait(self.futures, timeout=timeout, return_when=FIRST_COMPLETED)
-        results = []
+        if done and not self.finished:
+            self.first_finished_at = time.monotonic()
         for future in done:
             delivery, request = self.futures.pop(future)
-            results.append((delivery, request, future.result()))
+            self.finished.append((delivery, request, future.result()))
+        if (
+            not self.futures
+            or len(self.finished) >= settings.DELIVERIES_RECORD_BATCH
+            or time.monotonic() - self.first_finished_at >= RECORD_DELAY
+        ):
+            return self.flush()
+        return 0
+
+    def flush(self) -> int:
+        """Record every finished send now; returns how many succeeded."""
+        results, self.finished = self.finished, []
         step = settings.DELIVERIES_RECORD_BATCH
         for start in range(0, len(results), step):
             record(results[start : start + step], self.system, self.trigger, self.user)
         return sum(result.success for _, _, result in results)
+
+
+RECORD_DELAY = 0.1
 
 
 def send_due_batch(limit: int | None = None) -> int:

@@ -10,7 +10,7 @@ Automatic sends, manual retries and bulk retries all claim here.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -49,6 +49,11 @@ def claim_locked(rows: list[tuple], candidates: QuerySet) -> list[Delivery]:
     for delivery_id, timeout, *_ in rows:
         if delivery_id not in spent:
             by_timeout.setdefault(timeout, []).append(delivery_id)
+    # The rows are locked, so on PostgreSQL they are still what the claimer chose: update
+    # them by key alone (repeating the conditions let the planner pick the churned partial
+    # due index over the primary key, at 10 ms a claim). SQLite has no row locks: repeat.
+    if connection.vendor == "postgresql":
+        candidates = Delivery.objects.all()
     claimed: list[int] = []
     for timeout, ids in by_timeout.items():
         updated = candidates.filter(id__in=ids).update(
@@ -62,7 +67,7 @@ def claim_locked(rows: list[tuple], candidates: QuerySet) -> list[Delivery]:
     if not claimed:
         return []
     return list(
-        Delivery.objects.filter(id__in=claimed, status=DeliveryStatus.IN_PROGRESS)
+        Delivery.objects.filter(id__in=claimed)
         .select_related("webhook", "event", "event_type")
         .order_by("id")
     )

@@ -26,32 +26,42 @@ def drain(time_budget: float | None = None) -> tuple[int, bool]:
     possibly left (the caller hands over to a new drain, so other tasks get a turn).
 
     Up to twice as many deliveries as threads are claimed at a time (a short queue keeps
-    the threads fed while the loop records and claims). A claim runs whenever half the
-    threads' worth is free, so a send that hangs holds one thread, never the worker.
+    the threads fed while the loop records and claims), so a send that hangs holds one
+    thread, never the worker. A claim runs when half the threads' worth is free and
+    either the last claim got all it asked for or that many sends finished since (their
+    endpoints' slots are free again), and at least every ``IDLE_CLAIM_SECONDS``.
     """
     budget = settings.DELIVERIES_DRAIN_SECONDS if time_budget is None else time_budget
     depth = 2 * settings.DELIVERIES_SEND_CONCURRENCY
     refill = max(1, settings.DELIVERIES_SEND_CONCURRENCY // 2)
     started, total = time.monotonic(), 0
     sending = Sending()
+    last_claim, got_all, finished = 0.0, True, 0
     while True:
-        out_of_time = time.monotonic() - started > budget
+        now = time.monotonic()
+        out_of_time = now - started > budget
         free = depth - len(sending)
-        if not out_of_time and (free >= refill or not sending):
+        worth_it = got_all or finished >= refill or now - last_claim >= IDLE_CLAIM_SECONDS
+        if not out_of_time and (not sending or (free >= refill and worth_it)):
             wakeups.clear()  # before claiming: what commits after this claim wakes us again
             claimed = claim_fair(free)
             sending.submit(claimed.deliveries, claimed.slots)
             total += len(claimed.deliveries)
-            if claimed.deliveries and len(claimed.deliveries) == free:
+            last_claim, finished = now, 0
+            got_all = bool(claimed.deliveries) and len(claimed.deliveries) == free
+            if got_all:
                 wakeups.wake()  # there may be a backlog: let another worker help
             if not sending and claimed.rate_limited:
                 time.sleep(IDLE_CLAIM_SECONDS)  # a rate limit's next tokens are near
                 continue
         if not sending:
+            sending.flush()
             break
         # Wake up now and then even if every send hangs: work for other endpoints (or
         # tokens of a rate limit) may have come meanwhile.
+        in_flight = len(sending)
         sending.record_finished(timeout=IDLE_CLAIM_SECONDS)
+        finished += in_flight - len(sending)
     # Retries scheduled for later are found by dispatch_due when they fall due.
     return total, bool(total) and out_of_time
 
