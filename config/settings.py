@@ -256,7 +256,7 @@ DELIVERIES_RETENTION_DAYS = env_int("DELIVERIES_RETENTION_DAYS", 30, minimum=1)
 # The sender: deliveries claimed per batch, concurrent sends per worker process, attempts
 # written per database round trip, and how long one drain task keeps claiming batches.
 DELIVERIES_BATCH_SIZE = env_int("DELIVERIES_BATCH_SIZE", 100, minimum=1)
-DELIVERIES_SEND_CONCURRENCY = env_int("DELIVERIES_SEND_CONCURRENCY", 16, minimum=1)
+DELIVERIES_SEND_CONCURRENCY = env_int("DELIVERIES_SEND_CONCURRENCY", 32, minimum=1)
 DELIVERIES_RECORD_BATCH = env_int("DELIVERIES_RECORD_BATCH", 50, minimum=1)
 DELIVERIES_DRAIN_SECONDS = env_int("DELIVERIES_DRAIN_SECONDS", 30, minimum=1)
 DELIVERIES_MAX_DRAINS = env_int("DELIVERIES_MAX_DRAINS", 8, minimum=1)
@@ -268,7 +268,7 @@ DELIVERIES_DISPATCH_INTERVAL = env_float("DELIVERIES_DISPATCH_INTERVAL", 5.0)
 # Fair share: concurrent sends to one endpoint across all workers (a webhook may set its
 # own). Keep it below DELIVERIES_SEND_CONCURRENCY, so an endpoint that never answers
 # cannot hold every sending thread of a worker.
-DELIVERIES_ENDPOINT_CONCURRENCY = env_int("DELIVERIES_ENDPOINT_CONCURRENCY", 10, minimum=1)
+DELIVERIES_ENDPOINT_CONCURRENCY = env_int("DELIVERIES_ENDPOINT_CONCURRENCY", 20, minimum=1)
 # Endpoint health: after this many consecutive failures spanning at least this many
 # seconds an endpoint is failing; its deliveries wait while one probe per interval
 # (doubling up to the maximum) tests it; failing this long (default 5 days) disables it.

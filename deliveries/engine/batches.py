@@ -5,11 +5,15 @@ about the same time (in groups of at most ``DELIVERIES_RECORD_BATCH``), and the 
 claims more work as soon as threads are free.
 """
 
+import logging
+import queue
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from deliveries.engine import limits
 from deliveries.engine.fair import claim_fair
@@ -17,6 +21,8 @@ from deliveries.engine.record import record
 from deliveries.engine.sender import AttemptResult, OutgoingRequest, build_request, send
 from deliveries.models import Delivery, DeliveryStatus, Trigger
 from webhooks.models import SystemSettings
+
+logger = logging.getLogger(__name__)
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -31,30 +37,65 @@ def executor() -> ThreadPoolExecutor:
     return _executor
 
 
-def _send(request, slot: limits.Slot | None) -> AttemptResult:
-    """Send, then give the endpoint's slot back at once (before recording): the slot
-    counts requests in flight."""
-    try:
-        return send(request)
-    finally:
-        if slot is not None:
-            limits.release([slot])
+class Recorder(threading.Thread):
+    """Writes finished sends in groups from its own thread (and database connection), so
+    the drain goes on claiming and sending while a group is written.
+
+    A group is at most ``DELIVERIES_RECORD_BATCH`` results, or what finished within
+    ``RECORD_DELAY`` seconds of its first: a write costs about the same for 1 attempt as
+    for 50.
+    """
+
+    def __init__(self, system, trigger: str, user):
+        super().__init__(name="record", daemon=True)
+        self.system, self.trigger, self.user = system, trigger, user
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+
+    def run(self) -> None:
+        try:
+            stopping = False
+            while not stopping:
+                item = self.queue.get()
+                if item is None:
+                    break
+                group, deadline = [item], time.monotonic() + RECORD_DELAY
+                while len(group) < settings.DELIVERIES_RECORD_BATCH:
+                    try:
+                        item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stopping = True
+                        break
+                    group.append(item)
+                self._write(group)
+        finally:
+            connection.close()  # this thread's own
+
+    def _write(self, group) -> None:
+        try:
+            record(group, self.system, self.trigger, self.user)
+        except Exception:  # never stop recording the rest; these are sent again at lease end
+            logger.exception("Could not record %s attempts", len(group))
+
+    def stop(self) -> None:
+        """Write what is queued, then end."""
+        self.queue.put(None)
+        self.join()
 
 
 class Sending:
-    """Sends under way in the thread pool, recorded in groups as they finish.
+    """Sends under way in the thread pool, recorded as they finish: by a ``Recorder``
+    thread (``background``, the drain), or by the caller in ``record_finished``."""
 
-    Finished results wait up to ``RECORD_DELAY`` seconds (or until
-    ``DELIVERIES_RECORD_BATCH`` of them have finished) to be written together: a write
-    costs about the same for 1 attempt as for 50.
-    """
-
-    def __init__(self, trigger: str = Trigger.AUTOMATIC, user=None):
+    def __init__(self, trigger: str = Trigger.AUTOMATIC, user=None, background: bool = False):
         self.trigger, self.user = trigger, user
         self.system = SystemSettings.load()
         self.futures = {}
         self.finished: list[tuple[Delivery, OutgoingRequest, AttemptResult]] = []
-        self.first_finished_at = 0.0
+        self.recorder = Recorder(self.system, trigger, user) if background else None
+        if self.recorder:
+            self.recorder.start()
 
     def __len__(self) -> int:
         """Sends submitted and not finished."""
@@ -64,36 +105,37 @@ class Sending:
         for delivery in deliveries:
             request = build_request(delivery)
             slot = slots.get(delivery.pk) if slots else None
-            self.futures[executor().submit(_send, request, slot)] = (delivery, request)
+            self.futures[executor().submit(send, request)] = (delivery, request, slot)
 
     def record_finished(self, timeout: float | None = None) -> int:
-        """Wait until a send finishes (or ``timeout``), then record what finished if enough
-        did, or long enough ago, or nothing is left in flight. Returns how many of those
-        recorded succeeded."""
+        """Wait until a send finishes (or ``timeout``), and record what finished: hand it
+        to the recorder, or write it here and return how many of those succeeded."""
         done, _ = wait(self.futures, timeout=timeout, return_when=FIRST_COMPLETED)
-        if done and not self.finished:
-            self.first_finished_at = time.monotonic()
+        # The endpoints' slots count requests in flight: give them back before recording.
+        limits.release([self.futures[future][2] for future in done if self.futures[future][2]])
         for future in done:
-            delivery, request = self.futures.pop(future)
-            self.finished.append((delivery, request, future.result()))
-        if (
-            not self.futures
-            or len(self.finished) >= settings.DELIVERIES_RECORD_BATCH
-            or time.monotonic() - self.first_finished_at >= RECORD_DELAY
-        ):
-            return self.flush()
-        return 0
+            delivery, request, _ = self.futures.pop(future)
+            if self.recorder:
+                self.recorder.queue.put((delivery, request, future.result()))
+            else:
+                self.finished.append((delivery, request, future.result()))
+        return self.flush()
 
     def flush(self) -> int:
-        """Record every finished send now; returns how many succeeded."""
         results, self.finished = self.finished, []
         step = settings.DELIVERIES_RECORD_BATCH
         for start in range(0, len(results), step):
             record(results[start : start + step], self.system, self.trigger, self.user)
         return sum(result.success for _, _, result in results)
 
+    def close(self) -> None:
+        """Record everything that finished (wait for the recorder)."""
+        self.flush()
+        if self.recorder:
+            self.recorder.stop()
 
-RECORD_DELAY = 0.1
+
+RECORD_DELAY = 0.05
 
 
 def send_due_batch(limit: int | None = None) -> int:

@@ -45,10 +45,11 @@ class Claimed(NamedTuple):
     rate_limited: bool = False
 
 
-def claim_fair(free: int) -> Claimed:
-    """Claim up to ``free`` due deliveries spread across endpoints within their limits."""
+def claim_fair(free: int, webhooks: list[tuple] | None = None) -> Claimed:
+    """Claim up to ``free`` due deliveries spread across endpoints within their limits.
+    ``webhooks`` may be a recent ``sendable_webhooks`` (the drain reuses it for a moment)."""
     now = timezone.now()
-    webhooks = sendable_webhooks(now)
+    webhooks = list(sendable_webhooks(now) if webhooks is None else webhooks)
     if not webhooks or free <= 0:
         return Claimed([], {})
     random.shuffle(webhooks)  # who is dealt first when there are fewer slots than endpoints
