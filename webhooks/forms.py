@@ -4,7 +4,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from webhooks.destinations import validate_webhook_url
-from webhooks.headers import validate_basic_auth, validate_header_name, validate_header_value
+from webhooks.headers import (
+    is_credential,
+    validate_basic_auth,
+    validate_header_name,
+    validate_header_value,
+)
 from webhooks.models import EventType, Webhook
 
 
@@ -18,6 +23,7 @@ class WebhookForm(forms.ModelForm):
     basic_auth_password = forms.CharField(
         label="Basic-auth password",
         required=False,
+        max_length=Webhook._meta.get_field("basic_auth_password").max_length,
         strip=False,
         validators=[validate_basic_auth],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
@@ -134,7 +140,8 @@ class BaseHeaderFormSet(forms.BaseFormSet):
                 raise ValidationError(f"The header “{name}” is listed twice.")
             seen.add(name.lower())
             stored = self.stored.get(name.lower())
-            if not form.cleaned_data["value"] and not (stored and stored.get("secret")):
+            kept = stored and (stored.get("secret") or is_credential(name))
+            if not form.cleaned_data["value"] and not kept:
                 form.add_error("value", "Give this header a value.")
 
     def headers(self) -> list[dict]:
@@ -145,9 +152,9 @@ class BaseHeaderFormSet(forms.BaseFormSet):
             if not name:
                 continue
             value = form.cleaned_data["value"]
-            secret = form.cleaned_data["secret"]
+            secret = form.cleaned_data["secret"] or is_credential(name)
             stored = self.stored.get(name.lower())
-            if not value and stored and stored.get("secret"):
+            if not value and stored and (stored.get("secret") or is_credential(name)):
                 value, secret = stored["value"], True
             headers.append({"name": name, "value": value, "secret": secret})
         return headers
@@ -160,10 +167,12 @@ HeaderFormSet = forms.formset_factory(
 
 def header_formset(data=None, webhook: Webhook | None = None) -> BaseHeaderFormSet:
     stored = webhook.custom_headers if webhook else []
-    initial = [
-        {"name": h["name"], "value": "" if h.get("secret") else h["value"], "secret": h["secret"]}
-        for h in stored
-    ]
+    initial = []
+    for header in stored:
+        secret = header.get("secret") or is_credential(header["name"])
+        initial.append(
+            {"name": header["name"], "value": "" if secret else header["value"], "secret": secret}
+        )
     return HeaderFormSet(data, initial=initial, stored=stored, prefix="headers")
 
 

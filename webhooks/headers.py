@@ -24,8 +24,22 @@ RESERVED_HEADERS = frozenset(
     )
 )
 
-# Header values never shown or logged in full.
+# Header values never shown or logged in full, whether or not they were marked secret:
+# these names, and names that contain one of the words after them.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+CREDENTIAL_WORDS = ("auth", "token", "secret", "passw", "apikey", "api-key", "session", "cookie")
+
+
+def is_credential(name: str) -> bool:
+    """Whether a header of this name carries a credential (``Authorization``,
+    ``X-Api-Key``, ``X-Auth-Token``...): its value is treated as secret even if the admin
+    did not mark it so. Hiding one value too many is the safe side."""
+    lowered = name.lower().replace("_", "-")
+    return (
+        lowered in CREDENTIAL_HEADERS
+        or lowered.endswith("-key")
+        or any(word in lowered for word in CREDENTIAL_WORDS)
+    )
 
 
 def validate_header_name(name: str) -> None:

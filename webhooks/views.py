@@ -3,6 +3,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.web import HtmxRequest, admin_required
@@ -42,12 +43,16 @@ def _save_webhook(request: HtmxRequest, webhook: Webhook | None) -> HttpResponse
     return render(request, "webhooks/form.html", context, status=status)
 
 
+# Every field of the webhook form may carry a credential (the password, header values):
+# none is shown on Django's error pages or in error reports.
+@sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
 @admin_required
 def webhook_create(request: HtmxRequest) -> HttpResponse:
     return _save_webhook(request, None)
 
 
+@sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
 @admin_required
 def webhook_edit(request: HtmxRequest, pk: int) -> HttpResponse:

@@ -18,7 +18,7 @@ from deliveries.engine.http import deadline, thread_session
 from deliveries.engine.storable import MAX_RESPONSE_BODY, short, storable_body, storable_headers
 from deliveries.models import Delivery, FailureReason
 from webhooks.destinations import BlockedDestination, url_problem
-from webhooks.headers import CREDENTIAL_HEADERS
+from webhooks.headers import is_credential
 from webhooks.signing import signature_headers
 
 USER_AGENT = "WebhookPortal/1.0 (webhook delivery)"
@@ -79,7 +79,7 @@ def build_request(delivery: Delivery, timestamp: int | None = None) -> OutgoingR
     recorded = dict(headers)
     for header in webhook.custom_headers:
         headers[header["name"]] = header["value"]
-        secret = header.get("secret") or header["name"].lower() in CREDENTIAL_HEADERS
+        secret = header.get("secret") or is_credential(header["name"])
         recorded[header["name"]] = REDACTED if secret else header["value"]
     auth = None
     if webhook.basic_auth_username or webhook.basic_auth_password:

@@ -20,7 +20,7 @@ def pretty_body(text: str) -> tuple[str, bool]:
     if stripped[:1] in ("{", "["):
         try:
             return pretty_json(json.loads(stripped)), True
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to walk: raw
             pass
     return text, False
 

@@ -54,10 +54,25 @@ FROM = Query(None, alias="from", description="Start of the window (ISO 8601), in
 TO = Query(None, description="End of the window (ISO 8601), exclusive.")
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
+def _utc(moment: datetime | None, name: str) -> datetime | None:
+    """``moment`` in UTC (naive means UTC); 422 when it is outside what UTC can hold
+    (``0001-01-01T00:00:00+01:00`` is in year 0)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            [
+                {
+                    "loc": ["query", name],
+                    "msg": "Time out of range: it must fall between years 1 and 9999 in UTC.",
+                    "type": "value_error",
+                }
+            ]
+        ) from None
 
 
 @router.get(
@@ -81,7 +96,7 @@ def webhook_stats(
     from_: datetime | None = FROM,
     to: datetime | None = TO,
 ) -> WebhookStatsResponse:
-    start, end = _utc(from_), _utc(to)
+    start, end = _utc(from_, "from"), _utc(to, "to")
     if start and end and start >= end:
         raise InvalidInput(
             [{"loc": ["query", "to"], "msg": "'to' must be after 'from'", "type": "value_error"}]

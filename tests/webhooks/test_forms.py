@@ -157,3 +157,50 @@ def test_secret_header_values_are_not_rendered_back(db):
         custom_headers=[{"name": "X-Key", "value": "s3cr3t-value", "secret": True}]
     )
     assert "s3cr3t-value" not in str(header_formset(None, webhook))
+
+
+def test_a_password_longer_than_the_column_is_a_form_error(db):
+    form = WebhookForm(webhook_data(basic_auth_username="u", basic_auth_password="p" * 151))
+    assert not form.is_valid()
+    assert "at most 150 characters" in form.errors["basic_auth_password"][0]
+
+
+@pytest.mark.parametrize(
+    ("name", "credential"),
+    [
+        ("Authorization", True),
+        ("X-Api-Key", True),
+        ("X-Auth-Token", True),
+        ("api_key", True),
+        ("X-Client-Secret", True),
+        ("Cookie", True),
+        ("X-Tenant", False),
+        ("Accept-Language", False),
+    ],
+)
+def test_credential_like_header_names(name, credential):
+    from webhooks.headers import is_credential
+
+    assert is_credential(name) is credential
+
+
+def test_a_credential_header_not_marked_secret_is_kept_secret(admin_client):
+    webhook = make_webhook(
+        custom_headers=[{"name": "Authorization", "value": "Bearer abc123", "secret": False}]
+    )
+    page = admin_client.get(webhook.get_absolute_url()).content.decode()
+    assert "abc123" not in page
+    formset = header_formset(headers_data(("X-Api-Key", "k-42", False)))
+    assert formset.is_valid(), formset.errors
+    assert formset.headers() == [{"name": "X-Api-Key", "value": "k-42", "secret": True}]
+    # Left blank on the form, the stored value is kept.
+    formset = header_formset(headers_data(("Authorization", "", False), stored=1), webhook)
+    assert formset.is_valid(), formset.errors
+    assert formset.headers()[0]["value"] == "Bearer abc123"
+
+
+def test_the_webhook_form_hides_its_post_from_error_reports(admin_client):
+    response = admin_client.post(
+        "/admin/webhooks/new/", {"name": "x", "basic_auth_password": "hunter2"}
+    )
+    assert response.wsgi_request.sensitive_post_parameters == "__ALL__"

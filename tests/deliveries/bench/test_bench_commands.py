@@ -40,3 +40,13 @@ def test_bench_stats_times_the_api_and_the_pages(seeded):
 
     assert lines[-1].startswith("api_median_ms=")
     assert " dashboard_median_ms=" in lines[-1]
+
+
+def test_demo_traffic_emits_only_the_demos_own_event_types(db):
+    from deliveries.management.commands.demo_traffic import demo_event_type
+    from webhooks.models import EventType
+
+    EventType.objects.create(name="invoice.paid", category="Billing")
+    assert demo_event_type() is None  # none of the demo's types is loaded
+    EventType.objects.create(name="license.assigned", category="License")
+    assert {demo_event_type() for _ in range(20)} == {"license.assigned"}

@@ -51,6 +51,19 @@ def test_untrusted_response_bodies_are_escaped(admin_client, db):
     assert "&lt;script&gt;alert" in page
 
 
+def test_json_nested_too_deep_to_walk_is_shown_as_raw_text(admin_client, db):
+    webhook = make_webhook()
+    delivery = Delivery.objects.create(webhook=webhook, status="failed")
+    deep = "[" * 5000 + "]" * 5000
+    DeliveryAttempt.objects.create(
+        delivery=delivery, webhook=webhook, number=1, request_url=webhook.url,
+        response_code=200, response_body=deep,
+    )  # fmt: skip
+    response = detail(admin_client, delivery)
+    assert response.status_code == 200
+    assert deep in response.content.decode()
+
+
 def test_binary_and_truncated_bodies_are_said_plainly(admin_client, db):
     event_type = make_event_type()
     webhook = make_webhook(event_types=[event_type])
