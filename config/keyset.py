@@ -40,6 +40,9 @@ class SortKey:
 
     sql: str
     expression: Callable[[], Expression]
+    # The type of the key's values: a cursor carrying another is forged or stale (a 400,
+    # not a database error).
+    kind: type = str
 
 
 @dataclass
@@ -71,6 +74,12 @@ def decode(cursor: str, with_key: bool = False) -> list:
         raise InvalidCursor() from None
 
 
+def _of_kind(value, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_ID
+    return isinstance(value, kind)
+
+
 def paginate(
     queryset: QuerySet,
     *,
@@ -99,6 +108,8 @@ def paginate(
     walk_descending = descending != backwards
     if cursor:
         values = decode(cursor, with_key=key is not None)
+        if key is not None and not _of_kind(values[0], key.kind):
+            raise InvalidCursor()
         # Adapted as the column stores it: on SQLite a datetime is text, and a raw
         # parameter with a "+00:00" suffix would not equal the stored value.
         values = [

@@ -23,6 +23,7 @@ SORT_KEYS = {
     "code": SortKey(
         'COALESCE({t}."last_response_code", 0)',
         lambda: Coalesce("last_response_code", Value(0)),
+        kind=int,
     ),
 }
 

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from config.keyset import encode
 from deliveries.models import Delivery
 from tests.factories import make_event_type, make_webhook
 
@@ -156,6 +157,17 @@ def test_bad_filters_answer_422_with_the_reason(admin_client, catalog):
 
 def test_a_broken_cursor_is_a_400(admin_client, catalog):
     assert admin_client.get(LOG, {"after": "garbage!!"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("sort", "key"), [("-code", "abc"), ("-code", True), ("-code", 2**70), ("status", 500)]
+)
+def test_a_forged_cursor_with_a_key_of_the_wrong_type_is_a_400(admin_client, catalog, sort, key):
+    make_delivery(catalog["orders"], catalog["license"], "failed", 500)
+    forged = encode([key, "2026-11-23T10:00:00+00:00", 5])
+    for direction in ("after", "before"):
+        response = admin_client.get(LOG, {"sort": sort, direction: forged})
+        assert response.status_code == 400, (sort, key, direction)
 
 
 def test_empty_states(admin_client, catalog):
