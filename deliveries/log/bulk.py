@@ -6,14 +6,18 @@ starting over. Each send is a manual attempt by the admin who started the job.
 """
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from deliveries.engine import claim, send_batch
 from deliveries.log.filtersets import DeliveryFilterSet
 from deliveries.models import BulkRetry, Delivery, DeliveryStatus, Trigger
 from webhooks.models import ActivityEntry
+
+QUERY_MAX_LENGTH = BulkRetry._meta.get_field("query").max_length
 
 # Filters that mean nothing for a bulk retry (which always takes failed deliveries).
 IGNORED = ("status", "sort", "after", "before", "live")
@@ -22,6 +26,11 @@ IGNORED = ("status", "sort", "after", "before", "live")
 def failed_matching(query: str):
     """The failed deliveries of active webhooks that the log's ``query`` selects.
     Raises ``ValueError`` when the filters are invalid."""
+    if len(query) > QUERY_MAX_LENGTH:
+        raise ValueError(
+            f"These filters are too long to keep with a bulk retry ({len(query)} characters, "
+            f"at most {QUERY_MAX_LENGTH}): shorten the search."
+        )
     data = QueryDict(query, mutable=True)
     for name in IGNORED:
         data.pop(name, None)
@@ -45,15 +54,17 @@ def start(query: str, user) -> BulkRetry:
     query = clean_query(query)
     matching = failed_matching(query)
     newest = matching.order_by("-id").values_list("id", flat=True).first() or 0
-    job = BulkRetry.objects.create(
-        query=query, created_by=user, total=matching.count(), max_delivery_id=newest
-    )
-    ActivityEntry.record(
-        "retry.bulk",
-        f"Bulk retry #{job.pk} started for {job.total} failed deliveries ({query or 'no filters'})",
-        user,
-        count=job.total,
-    )
+    with transaction.atomic():  # no job without its activity entry, none left queued
+        job = BulkRetry.objects.create(
+            query=query, created_by=user, total=matching.count(), max_delivery_id=newest
+        )
+        filters = Truncator(query or "no filters").chars(200)
+        ActivityEntry.record(
+            "retry.bulk",
+            f"Bulk retry #{job.pk} started for {job.total} failed deliveries ({filters})",
+            user,
+            count=job.total,
+        )
     return job
 
 

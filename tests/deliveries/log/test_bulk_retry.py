@@ -94,3 +94,21 @@ def test_non_admins_cannot_start_a_bulk_retry(member_client, failures):
     assert member_client.get(BULK).status_code == 403
     assert member_client.post(BULK, {"query": ""}).status_code == 403
     assert not BulkRetry.objects.exists()
+
+
+def test_long_filters_start_a_job_with_a_short_summary_or_are_refused(
+    admin_client, failures, monkeypatch
+):
+    monkeypatch.setattr("deliveries.log.tasks.run_bulk_retry.delay", lambda job_id: None)
+    long_search = "Billing" + " " * 1500
+    response = admin_client.post(BULK, {"query": f"category=License&q={long_search}"})
+    assert response.status_code == 302
+    job = BulkRetry.objects.get()
+    entry = ActivityEntry.objects.get(action="retry.bulk")
+    assert len(entry.summary) <= 500 and f"#{job.pk}" in entry.summary
+
+    too_long = "x" * 2100
+    response = admin_client.post(BULK, {"query": f"q={too_long}"})
+    assert response.status_code == 422
+    assert "too long" in response.content.decode()
+    assert BulkRetry.objects.count() == 1  # nothing left queued
