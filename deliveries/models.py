@@ -6,11 +6,19 @@ from django.utils import timezone
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    IN_PROGRESS = "in_progress", "In progress"
-    SUCCESS = "success", "Success"
+    """Where a delivery stands, as an admin reads it (seed 004): by its latest attempt."""
+
+    PENDING = "pending", "Pending"  # not tried yet
+    IN_PROGRESS = "in_progress", "In progress"  # being sent
+    SUCCESS = "success", "Success"  # the latest attempt got a 2xx
+    # The latest attempt failed: a retry is scheduled (``next_attempt_at``) or, without
+    # one, the sender gave up.
     FAILED = "failed", "Failed"
-    NOT_TRIGGERED = "not_triggered", "Not triggered"
+    NOT_TRIGGERED = "not_triggered", "Not triggered"  # the webhook was paused
+
+
+# The statuses in which a delivery may be (or become) due: see DeliveryQuerySet.due().
+WAITING_STATUSES = [DeliveryStatus.PENDING, DeliveryStatus.IN_PROGRESS, DeliveryStatus.FAILED]
 
 
 class Source(models.TextChoices):
@@ -52,7 +60,9 @@ LOG_FIELDS = [
     "last_response_code",
     "last_failure_reason",
     "attempt_count",
+    "next_attempt_at",
     "webhook__id",
+    "webhook__max_retries",
     "webhook__name",
     "webhook__url",
     "webhook__is_active",
@@ -63,12 +73,10 @@ LOG_FIELDS = [
 
 class DeliveryQuerySet(models.QuerySet):
     def due(self, now=None) -> "DeliveryQuerySet":
-        """Deliveries to send now: pending ones whose time has come, and in-progress ones
-        whose lease ran out (a worker died or a broker message was lost)."""
-        return self.filter(
-            status__in=[DeliveryStatus.PENDING, DeliveryStatus.IN_PROGRESS],
-            next_attempt_at__lte=now or timezone.now(),
-        )
+        """Deliveries to send now: new ones, failed ones whose retry has come, and
+        in-progress ones whose lease ran out (a worker died or a broker message was lost).
+        Only these have a ``next_attempt_at``."""
+        return self.filter(status__in=WAITING_STATUSES, next_attempt_at__lte=now or timezone.now())
 
     def for_log(self) -> "DeliveryQuerySet":
         """The columns a delivery log row shows, with its webhook and event type."""
@@ -152,13 +160,13 @@ class Delivery(models.Model):
             models.Index(
                 fields=["next_attempt_at"],
                 name="delivery_due",
-                condition=models.Q(status__in=["pending", "in_progress"]),
+                condition=models.Q(status__in=["pending", "in_progress", "failed"]),
             ),
             # The fair claim: each endpoint's due deliveries, longest due first.
             models.Index(
                 fields=["webhook", "next_attempt_at"],
                 name="delivery_due_webhook",
-                condition=models.Q(status__in=["pending", "in_progress"]),
+                condition=models.Q(status__in=["pending", "in_progress", "failed"]),
             ),
         ]
 
@@ -167,6 +175,14 @@ class Delivery(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("deliveries:detail", args=[self.pk])
+
+    @property
+    def retry_scheduled(self) -> bool:
+        return self.status == DeliveryStatus.FAILED and self.next_attempt_at is not None
+
+    @property
+    def gave_up(self) -> bool:
+        return self.status == DeliveryStatus.FAILED and self.next_attempt_at is None
 
 
 class DeliveryAttempt(models.Model):

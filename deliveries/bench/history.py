@@ -212,7 +212,8 @@ class History:
         limit = self.total - self.done
         while True:
             if at > self.now or len(out) >= limit:
-                return DeliveryStatus.PENDING, at  # the next retry is still to come
+                # The next try is still to come: a retry after a failure, or the first.
+                return (DeliveryStatus.FAILED if out else DeliveryStatus.PENDING), at
             failure = hook.fails(rng, retry=bool(out))
             duration = self._attempt(out, hook, kind, delivery_id, at, body, signed_body, failure)
             if failure is None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from deliveries.engine import limits
 from deliveries.engine.claim import claim, claim_locked
-from deliveries.models import Delivery, DeliveryStatus
+from deliveries.models import WAITING_STATUSES, Delivery
 from webhooks.models import Health, Webhook
 
 
@@ -118,7 +118,7 @@ JOIN {Webhook._meta.db_table} w ON w.id = g.webhook_id
 CROSS JOIN LATERAL (
     SELECT id, status, attempt_count FROM {Delivery._meta.db_table} d
     WHERE d.webhook_id = g.webhook_id
-      AND d.status IN ('{DeliveryStatus.PENDING}', '{DeliveryStatus.IN_PROGRESS}')
+      AND d.status IN ({", ".join(f"'{status}'" for status in WAITING_STATUSES)})
       AND d.next_attempt_at <= %s
     ORDER BY d.next_attempt_at
     LIMIT g.n

@@ -30,7 +30,9 @@ def start_retry(delivery: Delivery, user, replay: bool = False) -> Delivery:
             "This delivery already succeeded. Sending it again is a replay: confirm to go on."
         )
     if not delivery.webhook.is_active:
-        raise RetryRefused(f"The webhook “{delivery.webhook.name}” is disabled; enable it first.")
+        raise RetryRefused(
+            f"The webhook “{delivery.webhook.name}” is paused; make it active first."
+        )
     with transaction.atomic():
         # Of two admins clicking at once, one claims it and the other is refused.
         claimed = claim(

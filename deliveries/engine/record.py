@@ -93,7 +93,7 @@ def _next_state(delivery, result, system, trigger, now) -> None:
     if result.success:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCESS, None
     elif delay is not None:
-        delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, now + delay
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, now + delay
     else:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
 

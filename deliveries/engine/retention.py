@@ -41,9 +41,9 @@ def purge_expired(now=None) -> int:
         DeliveryAttempt.objects.filter(attempted_at__lt=cutoff).order_by("attempted_at"), batch
     )
     # A delivery goes once it is finished, older than the cutoff and has no attempt left.
-    old_deliveries = Delivery.objects.filter(created_at__lt=cutoff, status__in=TERMINAL).exclude(
-        Exists(DeliveryAttempt.objects.filter(delivery=OuterRef("pk")))
-    )
+    old_deliveries = Delivery.objects.filter(
+        created_at__lt=cutoff, status__in=TERMINAL, next_attempt_at__isnull=True
+    ).exclude(Exists(DeliveryAttempt.objects.filter(delivery=OuterRef("pk"))))
     deliveries = _delete_in_batches(old_deliveries.order_by("created_at"), batch)
     events = _delete_in_batches(
         Event.objects.filter(created_at__lt=cutoff).exclude(

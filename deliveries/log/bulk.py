@@ -38,7 +38,8 @@ def failed_matching(query: str):
     filterset = DeliveryFilterSet(data, queryset=Delivery.objects.all())
     if not filterset.is_valid():
         raise ValueError(filterset.errors.as_text())
-    return filterset.qs.filter(webhook__is_active=True)
+    # Those with a retry scheduled are left to it: the sender has not given up on them.
+    return filterset.qs.filter(webhook__is_active=True, next_attempt_at__isnull=True)
 
 
 def clean_query(query: str) -> str:

@@ -65,3 +65,24 @@ def moment(value):
         local.strftime("%b %-d, %H:%M:%S"),
         ago(value),
     )
+
+
+@register.simple_tag(takes_context=True)
+def retry_note(context, delivery) -> str:
+    """For a failed delivery, whether the sender tries again: "retry 2 of 3 at 14:05" or
+    "gave up after 4 attempts". The system's default retries are read once per render."""
+    if delivery.status != "failed":
+        return ""
+    if delivery.next_attempt_at is None:
+        attempts = delivery.attempt_count
+        return f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+    retries = delivery.webhook.max_retries
+    if retries is None:
+        if "_default_retries" not in context.render_context:
+            from webhooks.models import SystemSettings
+
+            context.render_context["_default_retries"] = SystemSettings.load().max_retries
+        retries = context.render_context["_default_retries"]
+    at = timezone.localtime(delivery.next_attempt_at)
+    when = f"{at:%H:%M}" if at.date() == timezone.localdate() else f"{at:%b %-d, %H:%M}"
+    return f"retry {delivery.attempt_count} of {retries} at {when}"

@@ -66,7 +66,7 @@ def test_the_breaker_opens_probes_and_closes(receiver, fast_schedule, mailoutbox
     waited = Delivery.objects.filter(pk__in=[delivery.pk for delivery in waiting])
     # The first probe failed and waits for its retry; the other four were delivered.
     assert waited.filter(status=DeliveryStatus.SUCCESS).count() == 4
-    assert waited.filter(status=DeliveryStatus.PENDING, next_attempt_at__isnull=False).count() == 1
+    assert waited.filter(status=DeliveryStatus.FAILED, next_attempt_at__isnull=False).count() == 1
     # Each was tried once: waiting used none of their retries.
     assert set(waited.values_list("attempt_count", flat=True)) == {1}
 
@@ -108,7 +108,7 @@ def test_an_endpoint_failing_too_long_is_disabled_and_re_enabling_sends_what_wai
         pass
     # Those that waited were sent; those tried as probes wait for their retry.
     waited = Delivery.objects.filter(pk__in=waiting)
-    probes = waited.filter(attempt_count=1, status=DeliveryStatus.PENDING).count()
+    probes = waited.filter(attempt_count=1, status=DeliveryStatus.FAILED).count()
     assert probes >= 1
     assert waited.filter(status=DeliveryStatus.SUCCESS).count() == 10 - probes
 

@@ -103,7 +103,9 @@ def test_a_5xx_is_an_http_error_and_a_retry_is_scheduled(receiver, event_type):
     assert attempt.response_code == 500 and attempt.failure_reason == "http_error"
     assert "database is locked" in attempt.response_body
     delivery = Delivery.objects.get()
-    assert delivery.status == "pending" and delivery.next_attempt_at > attempt.attempted_at
+    # "failed" with a retry scheduled: the latest attempt failed, the sender goes on.
+    assert delivery.status == "failed" and delivery.next_attempt_at > attempt.attempted_at
+    assert delivery.retry_scheduled and not delivery.gave_up
     assert delivery.last_response_code == 500
 
 

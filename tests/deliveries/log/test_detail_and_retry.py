@@ -137,7 +137,7 @@ def test_a_disabled_webhook_cannot_be_retried(admin_client, failed_delivery):
     failed_delivery.webhook.save()
     url = reverse("deliveries:retry", args=[failed_delivery.pk])
     response = admin_client.post(url, headers={"HX-Request": "true"})
-    assert response.status_code == 409 and "disabled" in response.content.decode()
+    assert response.status_code == 409 and "paused" in response.content.decode()
 
 
 def test_retry_without_htmx_redirects_to_the_detail_view(admin_client, failed_delivery):
