@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Schema, errors
 from ninja.parser import Parser
 
+from config.web import admin_required
+
 # The routers are mounted in config/urls.py: this module is imported by them for the
 # schemas below, so it imports no app.
 
@@ -73,6 +75,8 @@ api = NinjaAPI(
     version="1.0.0",
     urls_namespace="api",
     parser=JSONParser(),
+    # /api/v1/docs and /api/v1/openapi.json are portal pages: admins only.
+    docs_decorator=admin_required,
 )
 
 

@@ -95,6 +95,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_filters",
     "django_htmx",
+    # The API docs page with django-ninja's own copy of Swagger UI (its pinned version,
+    # served from our static files): without it, ninja loads Swagger UI from a CDN.
+    "ninja",
     "template_partials",
     "webhooks",
     "deliveries",
@@ -180,7 +183,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# What `collectstatic` writes and whitenoise serves (with DEBUG off) on each web host.
+STATIC_ROOT = Path(env("STATIC_ROOT") or VAR_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
