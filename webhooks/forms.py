@@ -10,7 +10,8 @@ from webhooks.headers import (
     validate_header_name,
     validate_header_value,
 )
-from webhooks.models import EventType, Webhook
+from webhooks.models import EventType, RetryStrategy, SystemSettings, Webhook
+from webhooks.retry_policy import validate_policy
 
 
 class WebhookForm(forms.ModelForm):
@@ -43,6 +44,7 @@ class WebhookForm(forms.ModelForm):
             "event_types",
             "timeout_seconds",
             "max_retries",
+            "retry_strategy",
             "retry_window_seconds",
             "max_in_flight",
             "rate_limit",
@@ -71,6 +73,10 @@ class WebhookForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Group the checkboxes by category; validation still uses the queryset.
+        self.fields["retry_strategy"].choices = [
+            ("", "Default from Settings"),
+            *RetryStrategy.choices,
+        ]
         event_types = self.fields["event_types"]
         event_types.choices = [
             (category, [(event_type.pk, event_type.name) for event_type in group])
@@ -78,6 +84,15 @@ class WebhookForm(forms.ModelForm):
                 EventType.objects.order_by("category", "name"), key=lambda e: e.category
             )
         ]
+
+    def clean(self):
+        cleaned = super().clean()
+        strategy = cleaned.get("retry_strategy") or SystemSettings.load().retry_strategy
+        try:
+            validate_policy(cleaned.get("max_retries"), strategy)
+        except ValidationError as error:
+            self.add_error(None, error)
+        return cleaned
 
     def clean_basic_auth_username(self):
         username = self.cleaned_data["basic_auth_username"]

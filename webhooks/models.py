@@ -51,6 +51,18 @@ class EventType(models.Model):
         return self.name
 
 
+class RetryStrategy(models.TextChoices):
+    # Each wait twice the one before, the waits adding up to the window.
+    EXPONENTIAL = "exponential", "Exponential backoff"
+    # The window split into equal waits: 48 retries over 48 hours is one an hour.
+    FIXED = "fixed", "Fixed interval"
+
+
+# Exponential backoff halves the first wait with each retry added: past 20 the first waits
+# are shorter than a request. A fixed interval allows more (seed 003: hourly for 48 hours).
+MAX_RETRIES = {RetryStrategy.EXPONENTIAL: 20, RetryStrategy.FIXED: 100}
+
+
 class Health(models.TextChoices):
     """Whether the sender sends to an endpoint (deliveries/engine/health.py moves it)."""
 
@@ -78,7 +90,14 @@ class Webhook(models.Model):
     )
     # Retry policy overrides; blank means the system default (SystemSettings).
     max_retries = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MaxValueValidator(20)]
+        null=True, blank=True, validators=[MaxValueValidator(100)]
+    )
+    retry_strategy = models.CharField(
+        "retry schedule",
+        max_length=12,
+        choices=RetryStrategy.choices,
+        blank=True,
+        db_default="",
     )
     retry_window_seconds = models.PositiveIntegerField(
         "retry window (seconds)",
@@ -278,13 +297,20 @@ class SystemSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(60)],
     )
     max_retries = models.PositiveSmallIntegerField(
-        "automatic retries", default=3, validators=[MaxValueValidator(20)]
+        "automatic retries", default=3, validators=[MaxValueValidator(100)]
+    )
+    retry_strategy = models.CharField(
+        "retry schedule",
+        max_length=12,
+        choices=RetryStrategy.choices,
+        default=RetryStrategy.EXPONENTIAL,
+        db_default=RetryStrategy.EXPONENTIAL,
     )
     retry_window_seconds = models.PositiveIntegerField(
         "retry window (seconds)",
         default=1800,
         validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 3600)],
-        help_text="The retries are spread over this window with exponential backoff.",
+        help_text="The retries are spread over this window.",
     )
     retention_days = models.PositiveSmallIntegerField(
         "log retention (days)",

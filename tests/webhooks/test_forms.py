@@ -204,3 +204,15 @@ def test_the_webhook_form_hides_its_post_from_error_reports(admin_client):
         "/admin/webhooks/new/", {"name": "x", "basic_auth_password": "hunter2"}
     )
     assert response.wsgi_request.sensitive_post_parameters == "__ALL__"
+
+
+def test_a_webhook_may_retry_hourly_for_48_hours(db):
+    form = WebhookForm(
+        webhook_data(max_retries="48", retry_strategy="fixed", retry_window_seconds="172800")
+    )
+    assert form.is_valid(), form.errors
+    assert form.save().retry_strategy == "fixed"
+    # With the default strategy (exponential backoff), 48 retries are refused.
+    form = WebhookForm(webhook_data(max_retries="48"))
+    assert not form.is_valid()
+    assert "fixed interval" in form.errors["max_retries"][0]

@@ -1,9 +1,11 @@
 """Forms for the Settings page and the activity log's query string."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from config import keyset
 from webhooks.models import SystemSettings
+from webhooks.retry_policy import validate_policy
 
 
 class SystemSettingsForm(forms.ModelForm):
@@ -12,15 +14,27 @@ class SystemSettingsForm(forms.ModelForm):
         fields = [
             "default_timeout_seconds",
             "max_retries",
+            "retry_strategy",
             "retry_window_seconds",
             "retention_days",
         ]
         help_texts = {
             "default_timeout_seconds": "How long a receiver has to answer, 1–60 s. "
             "A webhook can set its own.",
-            "max_retries": "Tries after the first one fails, 0–20. 0 turns automatic retries off.",
+            "max_retries": "Tries after the first one fails: up to 20 with exponential backoff, "
+            "100 with a fixed interval. 0 turns automatic retries off.",
+            "retry_strategy": "Exponential: each wait twice the one before. Fixed: equal waits "
+            "(48 retries over 48 hours is one an hour).",
             "retention_days": "Deliveries older than this are deleted, 1–3650 days.",
         }
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            validate_policy(cleaned.get("max_retries"), cleaned.get("retry_strategy", ""))
+        except ValidationError as error:
+            self.add_error(None, error)
+        return cleaned
 
     def changes(self) -> list[tuple[str, object, object]]:
         """The edited fields as ``(name, old, new)``, in form order; call after ``is_valid()``."""

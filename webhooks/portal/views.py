@@ -35,13 +35,15 @@ def _render_settings(
     # a mix of saved and submitted ones, but ``initial`` still holds the saved row.
     max_retries = form.initial["max_retries"]
     window = form.initial["retry_window_seconds"]
+    strategy = form.initial["retry_strategy"]
     context = {
         "form": form,
         "key_form": key_form or ApiKeyForm(),
         "new_key": new_key,
         "window_hint": f"{window} s" if window < 60 else f"{window} s = {format_duration(window)}",
         "window_text": format_duration(window),
-        "schedule": retry_schedule(max_retries, window),
+        "schedule": retry_schedule(max_retries, window, strategy),
+        "strategy": strategy,
         # The hash never leaves the database, not even into a template.
         "api_keys": ApiKey.objects.select_related("created_by").defer("key_hash"),
         "nav": "settings",

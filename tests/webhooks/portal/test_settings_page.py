@@ -9,6 +9,7 @@ from webhooks.retry_policy import format_duration, retry_schedule
 VALID = {
     "default_timeout_seconds": "10",
     "max_retries": "3",
+    "retry_strategy": "exponential",
     "retry_window_seconds": "1800",
     "retention_days": "30",
 }
@@ -105,6 +106,39 @@ def test_the_retry_schedule_doubles_each_wait_and_fills_the_window():
     assert round(schedule[0].earliest, 2) == round(257.142857 * 0.8, 2)
     assert schedule[0].latest == schedule[0].wait  # jitter only ever shortens a wait
     assert retry_schedule(0, 1800) == []
+
+
+def test_hourly_retries_for_48_hours_are_a_fixed_interval_schedule(admin_client):
+    """Seed 003: a retry every hour for 48 hours."""
+    response = post_settings(
+        admin_client, max_retries="48", retry_strategy="fixed", retry_window_seconds="172800"
+    )
+    assert response.status_code == 302
+    page = admin_client.get(reverse("portal:settings")).content.decode()
+    rows = re.findall(r"<td>#(\d+)</td>\s*<td class=\"num\">([^<]+)</td>", page)
+    assert len(rows) == 48 and {wait for _, wait in rows} == {"1 h"}
+    assert "Each automatic retry waits the same time" in page
+    assert "2 d" in page  # the last one, 48 hours after the first failure
+
+
+def test_exponential_backoff_refuses_more_than_20_retries_and_says_why(admin_client):
+    response = post_settings(admin_client, max_retries="48")
+    assert response.status_code == 422
+    [message] = response.context["form"].errors["max_retries"]
+    assert "at most 20" in message and "fixed interval" in message
+    assert post_settings(admin_client, max_retries="101", retry_strategy="fixed").status_code == 422
+
+
+def test_the_sender_waits_a_fixed_interval_between_retries(db):
+    from deliveries.engine.retry import next_delay
+    from tests.factories import make_webhook
+
+    webhook = make_webhook(max_retries=48, retry_strategy="fixed", retry_window_seconds=172800)
+    system = SystemSettings.load()
+    for retries_done in (0, 20, 47):
+        delay = next_delay(webhook, system, retries_done).total_seconds()
+        assert 0.8 * 3600 <= delay <= 3600
+    assert next_delay(webhook, system, 48) is None
 
 
 def test_zero_retries_says_automatic_retries_are_off(admin_client):
