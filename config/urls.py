@@ -9,6 +9,11 @@ from deliveries.stats.api import router as stats_router
 api.add_router("/", events_router)
 api.add_router("/", stats_router)
 
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="stats:dashboard", permanent=False)),
     path(
@@ -23,4 +28,5 @@ urlpatterns = [
     path("admin/", include("deliveries.stats.urls")),
     path("admin/", include("campaigns.urls")),
     path("api/v1/", api.urls),
+    path("healthz", include("config.health")),
 ]
