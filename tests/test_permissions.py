@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from tests.conftest import PASSWORD
 from tests.factories import make_event_type, make_webhook
 from webhooks.models import ApiKey
 
@@ -85,5 +86,32 @@ def test_create_admin_command_makes_a_working_admin(client, db):
     from django.core.management import call_command
 
     call_command("create_admin", "carol", password="another long passphrase")
-    assert client.login(username="carol", password="another long passphrase")
+    response = client.post(
+        reverse("login"), {"username": "carol", "password": "another long passphrase"}
+    )
+    assert response.status_code == 302
     assert client.get(reverse("webhooks:list")).status_code == 200
+
+
+def test_repeated_failed_logins_are_logged_then_locked_out(client, admin_user, settings):
+    from webhooks.models import ActivityEntry
+
+    wrong = {"username": "alice", "password": "not it"}
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = client.post(reverse("login"), wrong)
+        assert response.status_code == 200  # the form again, with its error
+    response = client.post(reverse("login"), wrong)
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Too many failed logins" in page and "15 minutes" in page
+    # Locked: even the right password is refused for now.
+    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429
+    assert (
+        ActivityEntry.objects.filter(action="login.failed").count() >= settings.AXES_FAILURE_LIMIT
+    )
+    locked = ActivityEntry.objects.filter(action="login.locked").last()  # the first lockout
+    assert "alice" in locked.summary and "15 minutes" in locked.summary
+    assert "not it" not in " ".join(ActivityEntry.objects.values_list("summary", flat=True))
+    # Another username from the same address is not locked.
+    assert client.post(reverse("login"), {"username": "bob", "password": "x"}).status_code == 200

@@ -68,6 +68,7 @@ ACTION_GROUPS = [
     ("delivery", "Deliveries"),
     ("retry", "Retries"),
     ("job", "Background jobs"),
+    ("login", "Logins"),
 ]
 
 
