@@ -10,6 +10,13 @@ import random
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+
+class Server(ThreadingHTTPServer):
+    # The sender opens up to DELIVERIES_ENDPOINT_CONCURRENCY connections at once; the
+    # default backlog of 5 would refuse some.
+    request_queue_size = 128
+
+
 # path -> (probability of failure, failure code, seconds to sleep on a slow answer)
 BEHAVIOURS = {
     "/orders": {"fail_rate": 0.05, "fail_code": 500, "slow_rate": 0.0},
@@ -60,6 +67,6 @@ class DemoHandler(BaseHTTPRequestHandler):
 
 
 def serve(port: int) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", port), DemoHandler)
+    server = Server(("127.0.0.1", port), DemoHandler)
     server.daemon_threads = True
     server.serve_forever()

@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, FailureReason, Source
-from deliveries.stats.windows import CUSTOM, RANGES
+from deliveries.stats.windows import CUSTOM, RANGES, Window
 from webhooks.models import EventType, Webhook
 
 RANGE_CHOICES = [(name, r.label) for name, r in RANGES.items()] + [(CUSTOM, "Custom range")]
@@ -116,8 +116,12 @@ class DeliveryFilterSet(django_filters.FilterSet):
 
     def filter_range(self, queryset, name, value):
         if value in RANGES:
-            since = timezone.now() - timedelta(hours=RANGES[value].hours)
-            return queryset.filter(created_at__gte=since)
+            hours, now = RANGES[value].hours, timezone.now()
+            if hours < 24:  # the last hour: the last 60 minutes
+                return queryset.filter(created_at__gte=now - timedelta(hours=hours))
+            # Whole hours from the next hour back, as the stats pages count, so a figure
+            # and the log it links to agree.
+            return queryset.filter(Window.last(hours, now).q("created_at"))
         return queryset  # "custom": since/until apply
 
     @property

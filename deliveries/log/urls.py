@@ -1,11 +1,12 @@
 from django.urls import path
 
-from deliveries.log.views import bulk, detail, log
+from deliveries.log.views import attempts, bulk, detail, log
 
 app_name = "deliveries"
 
 urlpatterns = [
     path("webhook-deliveries", log.delivery_log, name="log"),
+    path("webhook-deliveries/attempts", attempts.attempt_log, name="attempts"),
     path("webhook-deliveries/<int:pk>", detail.delivery_detail, name="detail"),
     path("webhook-deliveries/<int:pk>/row", log.delivery_row, name="row"),
     path("webhook-deliveries/<int:pk>/retry", detail.delivery_retry, name="retry"),

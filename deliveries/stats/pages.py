@@ -17,8 +17,16 @@ from webhooks.models import Webhook
 
 
 def log_url(*params: tuple[str, str]) -> str:
-    """A link to the delivery log filtered by ``params``."""
+    """A link to the delivery log (one row per delivery) filtered by ``params``."""
     return f"{reverse('deliveries:log')}?{urlencode(params)}"
+
+
+def attempts_url(*params: tuple[str, str]) -> str:
+    """A link to the attempts log, which counts what the attempt figures count."""
+    return f"{reverse('deliveries:attempts')}?{urlencode(params)}"
+
+
+FAILED = ("outcome", "failed")
 
 
 def trend_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict:
@@ -64,8 +72,8 @@ def stats_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict
         "statuses": _statuses(counts, scope),
         "deliveries": sum(counts.values()),
         "webhooks": [] if webhook else _webhooks(result, form, scope),
-        "all_url": log_url(*scope),
-        "failed_url": log_url(*scope, ("status", "failed")),
+        "all_url": attempts_url(*scope),
+        "failed_url": attempts_url(*scope, FAILED),
         **trend_context(form, webhook),
     }
 
@@ -83,13 +91,22 @@ def _errors(result: Breakdown, scope: tuple) -> list[dict]:
                     "label": kind.label,
                     "count": count,
                     "share": share(count, failed),
-                    "url": log_url(*scope, *kind.params),
+                    "url": attempts_url(*scope, FAILED, *attempt_params(kind)),
                 }
                 for kind, count in group.kinds
             ],
         }
         for group in result.errors
     ]
+
+
+def attempt_params(kind) -> tuple:
+    """An error kind's narrowing in the attempts log: its reason and code class."""
+    return tuple(
+        (name, "none" if name == "code" and not value else value)
+        for name, value in kind.params
+        if name in ("reason", "code")
+    )
 
 
 def _statuses(counts: dict[str, int], scope: tuple) -> list[dict]:
@@ -120,8 +137,8 @@ def _webhooks(result: Breakdown, form: StatsWindowForm, scope: tuple) -> list[di
                 "webhook": hook,
                 "figures": result.by_webhook[hook.pk],
                 "stats_url": reverse("stats:webhook", args=[hook.pk]) + stats_query,
-                "log_url": log_url(*hook_scope),
-                "failed_url": log_url(*hook_scope, ("status", "failed")),
+                "log_url": attempts_url(*hook_scope),
+                "failed_url": attempts_url(*hook_scope, FAILED),
             }
         )
     return rows

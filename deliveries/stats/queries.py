@@ -85,6 +85,27 @@ def summary(
     return figures
 
 
+def attempt_count(
+    window: Window,
+    webhook_id: int | None = None,
+    success: bool | None = None,
+    failure_reason: str | None = None,
+    code_class: str | None = None,
+) -> int:
+    """How many attempts the window holds, narrowed like the attempts log (one query):
+    the number every attempt figure of the stats pages is a sum of."""
+    parts = _parts(window, webhook_id, campaign_id=None)
+    narrowing = {}
+    if success is not None:
+        narrowing["success"] = success
+    if failure_reason is not None:
+        narrowing["failure_reason"] = failure_reason
+    if code_class is not None:
+        narrowing["code_class"] = code_class
+    rows = _grouped([part.filter(**narrowing) for part in parts], (), total=Sum("count"))
+    return sum(row["total"] or 0 for row in rows)
+
+
 def failure_reasons(
     webhook_id: int, since: datetime
 ) -> list[tuple[ErrorKind, int, datetime | None]]:

@@ -8,12 +8,10 @@ from django.template import loader
 from django.test import RequestFactory
 from django.urls import get_resolver, path
 from django.utils.html import escape
-from playwright.sync_api import expect
 
 from config import errors
 from config import urls as portal_urls
 from config.keyset import InvalidCursor
-from tests.browser.conftest import admin_page, browser, page  # noqa: F401 (fixtures)
 
 LOG = "/admin/webhook-deliveries"
 CURSOR_MESSAGE = str(InvalidCursor())
@@ -189,15 +187,3 @@ def test_each_page_renders_with_an_empty_context(name):
     assert "Delivery log" in html
     assert 'class="reason">' in html
     assert 'class="reason"></p>' not in html  # a default reason, not an empty one
-
-
-@pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
-def test_in_chromium_a_broken_link_explains_itself_and_leads_back(admin_page, live_server):  # noqa: F811
-    tab = admin_page
-    tab.goto(f"{live_server.url}{LOG}?status=failed&after=garbage")
-    expect(tab.get_by_role("heading", name="Bad request")).to_be_visible()
-    expect(tab.get_by_text(CURSOR_MESSAGE)).to_be_visible()
-    tab.get_by_role("link", name="Start from the first page").click()
-    tab.wait_for_url(f"{live_server.url}{LOG}?status=failed")
-    expect(tab.get_by_role("heading", name="Webhook Deliveries")).to_be_visible()

@@ -22,6 +22,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class Server(ThreadingHTTPServer):
+    # The sender opens up to DELIVERIES_ENDPOINT_CONCURRENCY connections at once; the
+    # default backlog of 5 would refuse some.
+    request_queue_size = 128
+
+
 @dataclass
 class Received:
     path: str
@@ -37,7 +43,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.hanging = self.max_hanging = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -13,6 +13,7 @@ from tests.deliveries.stats.test_rollups import build_attempt, make_delivery, wr
 from tests.factories import make_webhook
 
 DASHBOARD = "/admin/"
+ATTEMPTS = "/admin/webhook-deliveries/attempts"
 
 
 def links(response, path="/admin/webhook-deliveries"):
@@ -99,10 +100,12 @@ def test_errors_are_grouped_as_the_seeds_do_and_link_to_the_log(admin_client, tr
         "Connection refused": 1,
     }
     assert groups["Webhook dispatch error"]["count"] == 4
-    found = links(response)
-    assert {"reason": "http_error", "code": "5xx", "range": "24h"} in found
-    assert {"reason": "timeout", "range": "24h"} in found
-    assert {"reason": "invalid_url", "range": "24h"} in found
+    # Errors count attempts: they open the attempts log, narrowed the same way.
+    found = links(response, ATTEMPTS)
+    failed = {"outcome": "failed", "range": "24h"}
+    assert {**failed, "reason": "http_error", "code": "5xx"} in found
+    assert {**failed, "reason": "timeout"} in found
+    assert {**failed, "reason": "invalid_url"} in found
 
 
 def test_statuses_count_deliveries_created_in_the_window(admin_client, traffic):
@@ -125,8 +128,9 @@ def test_webhooks_are_listed_busiest_first_with_links(admin_client, traffic):
     response = admin_client.get(DASHBOARD, {"range": "24h"})
     rows = response.context["webhooks"]
     assert [(r["webhook"].name, r["figures"].total) for r in rows] == [("Billing", 4), ("CRM", 2)]
-    assert {"webhook": str(billing.pk), "range": "24h"} in links(response)
-    assert {"webhook": str(crm.pk), "status": "failed", "range": "24h"} in links(response)
+    found = links(response, ATTEMPTS)
+    assert {"webhook": str(billing.pk), "range": "24h"} in found
+    assert {"webhook": str(crm.pk), "outcome": "failed", "range": "24h"} in found
     assert reverse("stats:webhook", args=[crm.pk]) in response.content.decode()
 
 
@@ -175,7 +179,7 @@ def test_a_custom_window_takes_dates_and_includes_the_last_day(admin_client, tra
         )
     )
     assert response.context["figures"].total == 7
-    found = links(response)
+    found = links(response, ATTEMPTS)
     assert {"since": window.start.isoformat(), "until": window.end.isoformat()} in found
 
 
@@ -207,8 +211,13 @@ def test_the_webhook_page_shows_only_that_webhook(admin_client, traffic):
     assert response.context["webhooks"] == []
     counts = {s["value"]: s["count"] for s in response.context["statuses"]}
     assert counts["pending"] == 1 and counts["failed"] == 0
-    found = links(response)
-    assert {"webhook": str(crm.pk), "reason": "invalid_url", "range": "24h"} in found
+    found = links(response, ATTEMPTS)
+    assert {
+        "webhook": str(crm.pk),
+        "outcome": "failed",
+        "reason": "invalid_url",
+        "range": "24h",
+    } in found
     partial = admin_client.get(
         reverse("stats:webhook", args=[crm.pk]),
         {"range": "24h"},

@@ -1,0 +1,78 @@
+"""The attempts log: /admin/webhook-deliveries/attempts, one row per HTTP try.
+
+The stats pages count attempts (retries included); their figures link here, with the same
+window and narrowing, so the page a figure opens shows that figure: the count comes from
+the same rollups (``deliveries.stats.queries.attempt_count``), the rows from the attempts
+table.
+"""
+
+from django import forms
+from django.db.models import QuerySet
+
+from deliveries.models import DeliveryAttempt, FailureReason
+from deliveries.stats import queries
+from deliveries.stats.forms import StatsWindowForm
+from webhooks.models import Webhook
+
+OUTCOMES = [("", "Any outcome"), ("success", "Delivered (2xx)"), ("failed", "Failed")]
+CODE_CLASSES = [("", "Any code"), *[(f"{n}xx", f"{n}xx") for n in range(1, 6)], ("none", "None")]
+ROW_FIELDS = [
+    "id",
+    "delivery_id",
+    "number",
+    "attempted_at",
+    "trigger",
+    "success",
+    "response_code",
+    "failure_reason",
+    "duration_ms",
+    "webhook__id",
+    "webhook__name",
+    "webhook__url",
+]
+
+
+class AttemptFilterForm(StatsWindowForm):
+    """The stats window (``range`` or ``since``/``until``, whole hours) and what the stats
+    pages narrow attempts by: webhook, outcome, failure reason and code class."""
+
+    webhook = forms.ModelChoiceField(
+        Webhook.objects.order_by("name"), required=False, empty_label="Any webhook"
+    )
+    outcome = forms.ChoiceField(choices=OUTCOMES, required=False)
+    reason = forms.ChoiceField(
+        label="Failure reason", choices=[("", "Any reason"), *FailureReason.choices], required=False
+    )
+    code = forms.ChoiceField(label="Response code", choices=CODE_CLASSES, required=False)
+
+    def narrowing(self) -> dict:
+        """The narrowing as ``queries.attempt_count`` takes it."""
+        data = self.cleaned_data
+        webhook = data.get("webhook")
+        return {
+            "webhook_id": webhook.pk if webhook else None,
+            "success": {"success": True, "failed": False}.get(data.get("outcome") or ""),
+            "failure_reason": data.get("reason") or None,
+            "code_class": {"": None, "none": ""}.get(data.get("code") or "", data.get("code")),
+        }
+
+    def count(self) -> int:
+        return queries.attempt_count(self.cleaned_data["window"], **self.narrowing())
+
+    def attempts(self) -> QuerySet:
+        """The matching attempts, the columns a row shows."""
+        narrowing = self.narrowing()
+        rows = DeliveryAttempt.objects.filter(self.cleaned_data["window"].q("attempted_at"))
+        if narrowing["webhook_id"] is not None:
+            rows = rows.filter(webhook_id=narrowing["webhook_id"])
+        if narrowing["success"] is not None:
+            rows = rows.filter(success=narrowing["success"])
+        if narrowing["failure_reason"] is not None:
+            rows = rows.filter(failure_reason=narrowing["failure_reason"])
+        code_class = narrowing["code_class"]
+        if code_class == "":  # no response (as the rollups count it)
+            rows = rows.exclude(response_code__range=(100, 999))
+        elif code_class is not None:
+            low = int(code_class[0]) * 100
+            rows = rows.filter(response_code__range=(low, low + 99))
+        return rows.select_related("webhook").only(*ROW_FIELDS)
