@@ -51,6 +51,16 @@ def test_the_embedded_default_migrates_sqlite_under_var(tmp_path):
     assert (tmp_path / "portal.sqlite3").exists()
 
 
+def test_the_demo_prints_the_address_it_really_serves(tmp_path):
+    """`WEB_PORT=8200 make run` must not print port 8000."""
+    env = {"DEBUG": "true", "VAR_DIR": str(tmp_path), "WEB_PORT": "8200"}
+    assert run_manage("migrate", "-v0", **env).returncode == 0
+    result = run_manage("load_demo", **env)
+    assert result.returncode == 0, result.stderr
+    assert "URL:      http://127.0.0.1:8200/admin/" in result.stdout
+    assert "8000" not in result.stdout
+
+
 @pytest.mark.worker
 def test_a_separate_worker_picks_up_a_task_from_the_embedded_broker(tmp_path, monkeypatch):
     broker_dir = tmp_path / "broker"
