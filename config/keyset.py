@@ -84,23 +84,28 @@ def paginate(
     queryset: QuerySet,
     *,
     key: SortKey | None = None,
-    time_field: str = "created_at",
+    time_field: str | SortKey = "created_at",
     descending: bool = True,
     after: str | None = None,
     before: str | None = None,
     per_page: int = 50,
 ) -> Page:
-    """One page of ``queryset`` ordered by ``key`` (if any), ``time_field`` and id, after
-    or before a cursor; reads ``per_page + 1`` rows and counts nothing. Raises
-    ``InvalidCursor``."""
-    columns = [time_field, "id"]
+    """One page of ``queryset`` ordered by ``key`` (if any), ``time_field`` (a datetime
+    field, or a ``SortKey`` whose values are datetimes) and id, after or before a cursor;
+    reads ``per_page + 1`` rows and counts nothing. Raises ``InvalidCursor``."""
+    table = f'"{queryset.model._meta.db_table}"'
+    if isinstance(time_field, SortKey):
+        queryset = queryset.annotate(sort_time=time_field.expression())
+        time_sql, time_name = time_field.sql.format(t=table), "sort_time"
+    else:
+        column = queryset.model._meta.get_field(time_field).column
+        time_sql, time_name = f'{table}."{column}"', time_field
+    columns = [time_name, "id"]
     if key is not None:
         queryset = queryset.annotate(sort_key=key.expression())
         columns = ["sort_key", *columns]
-    table = f'"{queryset.model._meta.db_table}"'
-    time_column = queryset.model._meta.get_field(time_field).column
     key_sql = [key.sql.format(t=table)] if key else []
-    sql_columns = ", ".join([*key_sql, f'{table}."{time_column}"', f'{table}."id"'])
+    sql_columns = ", ".join([*key_sql, time_sql, f'{table}."id"'])
 
     backwards = before is not None
     cursor = before if backwards else after

@@ -50,6 +50,10 @@ class FailureReason(models.TextChoices):
     LEASE_EXPIRED = "lease_expired", "Sender stopped (lease ran out)"
 
 
+# What the log's "Attempted At" shows and sorts by: the latest attempt, or the creation of
+# a delivery not tried yet (deliveries/log/queries.py pages on it).
+ACTIVITY = Coalesce("last_attempt_at", "created_at")
+
 # What a delivery log row shows; everything else (payloads above all) stays unread.
 LOG_FIELDS = [
     "id",
@@ -131,20 +135,23 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         # The delivery log's keyset sorts run one direction over all their columns
         # (config/keyset.py), so each index is ascending and read backwards for the
-        # newest-first views.
+        # newest-first views. Each ends with what the log's "Attempted At" shows and sorts
+        # by (ACTIVITY: the latest attempt, or the creation of one not tried yet) and id.
         indexes = [
             # Delivery log default order and its keyset cursor.
+            models.Index(ACTIVITY, "id", name="delivery_log_activity"),
+            # Time windows on creation, and the retention purge.
             models.Index(fields=["created_at", "id"], name="delivery_log_recent"),
             # Delivery log filtered or sorted by status (Failed is the common one).
-            models.Index(fields=["status", "created_at", "id"], name="delivery_log_status"),
+            models.Index("status", ACTIVITY, "id", name="delivery_log_status"),
             # Delivery log filtered by webhook, and search resolved to webhook ids.
-            models.Index(fields=["webhook", "created_at", "id"], name="delivery_log_webhook"),
+            models.Index("webhook", ACTIVITY, "id", name="delivery_log_webhook"),
             # Delivery log filtered by event type (and category, resolved to event types).
-            models.Index(fields=["event_type", "created_at", "id"], name="delivery_log_event_type"),
+            models.Index("event_type", ACTIVITY, "id", name="delivery_log_event_type"),
             # Delivery log filtered or sorted by response code; no response counts as 0.
             models.Index(
                 Coalesce("last_response_code", models.Value(0)),
-                "created_at",
+                ACTIVITY,
                 "id",
                 name="delivery_log_code",
             ),
@@ -152,7 +159,7 @@ class Delivery(models.Model):
             models.Index(
                 "status",
                 Coalesce("last_response_code", models.Value(0)),
-                "created_at",
+                ACTIVITY,
                 "id",
                 name="delivery_log_status_code",
             ),

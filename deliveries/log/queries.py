@@ -16,6 +16,13 @@ PER_PAGE = 50
 COUNT_LIMIT = 1_000
 
 # The log's sorts beyond time; each runs over an index ending in (created_at, id).
+# The "Attempted At" column: the latest attempt, or the creation of a delivery not tried
+# yet. Every sort of the log ends with it (and the id), as its indexes do.
+ACTIVITY = SortKey(
+    'COALESCE({t}."last_attempt_at", {t}."created_at")',
+    lambda: Coalesce("last_attempt_at", "created_at"),
+)
+
 SORT_KEYS = {
     "time": None,
     "status": SortKey('{t}."status"', lambda: F("status")),
@@ -44,6 +51,7 @@ def log_page(filterset: DeliveryFilterSet, after: str | None, before: str | None
     page = paginate(
         filterset.qs,
         key=SORT_KEYS[sort],
+        time_field=ACTIVITY,
         descending=descending,
         after=after,
         before=before,

@@ -16,7 +16,7 @@ from django.test.utils import override_settings
 from django.urls import reverse
 
 from config.keyset import paginate
-from deliveries.log.queries import PER_PAGE
+from deliveries.log.queries import ACTIVITY, PER_PAGE
 from deliveries.models import Delivery
 from webhooks.models import EventType, Webhook
 
@@ -82,7 +82,9 @@ class Command(BaseCommand):
         """Walk the keyset pages like a user clicking Older, to the start of ``page``."""
         cursor = None
         for _ in range(page - 1):
-            page_rows = paginate(Delivery.objects.for_log(), after=cursor, per_page=PER_PAGE)
+            page_rows = paginate(
+                Delivery.objects.for_log(), time_field=ACTIVITY, after=cursor, per_page=PER_PAGE
+            )
             cursor = page_rows.next_cursor
             if cursor is None:
                 raise CommandError(f"there are fewer than {page} pages")

@@ -42,6 +42,27 @@ def ids(response):
     return [d.pk for d in response.context["page"].rows]
 
 
+def test_attempted_at_sorts_by_what_it_shows_across_pages(admin_client, catalog):
+    """Rows are ordered by their latest attempt (or creation, when not tried yet), not by
+    creation: a delivery retried a minute ago comes before one created later."""
+    now = timezone.now()
+    made = []
+    for n in range(60):
+        delivery = make_delivery(catalog["orders"], catalog["license"], minutes_ago=200 - n)
+        # Retried at times that do not follow creation order; every 7th never tried.
+        attempted = None if n % 7 == 0 else now - timedelta(minutes=(n * 37) % 150)
+        Delivery.objects.filter(pk=delivery.pk).update(last_attempt_at=attempted)
+        made.append((attempted or delivery.created_at, delivery.pk))
+    expected = [pk for _, pk in sorted(made, reverse=True)]
+    first = admin_client.get(LOG)
+    second = admin_client.get(LOG, {"after": first.context["page"].next_cursor})
+    assert ids(first) + ids(second) == expected
+    back = admin_client.get(LOG, {"before": second.context["page"].previous_cursor})
+    assert ids(back) == ids(first)
+    oldest_first = admin_client.get(LOG, {"sort": "time"})
+    assert ids(oldest_first) == expected[::-1][:50]
+
+
 def test_it_lists_deliveries_newest_first_with_every_column(admin_client, catalog):
     old = make_delivery(catalog["orders"], catalog["license"], minutes_ago=10)
     new = make_delivery(catalog["crm"], catalog["activation"], "failed", 500, reason="http_error")
