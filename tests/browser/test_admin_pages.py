@@ -102,3 +102,31 @@ def test_repeated_wrong_passwords_lock_the_login(page, live_server, admin_user):
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     expect(page.get_by_test_id("locked-out")).to_be_visible()  # even the right one, for now
+
+
+def test_the_log_says_when_a_failed_delivery_is_retried_and_sorts_by_attempted_at(
+    admin_page, live_server, receiver
+):
+    from datetime import timedelta
+
+    from deliveries.engine.batches import send_due_batch
+    from deliveries.models import Delivery
+
+    webhook = make_webhook(name="Orders", url=receiver.url + "/codes/500")
+    [older, newer] = make_due_deliveries(webhook, 2)
+    send_due_batch()
+    # The one created first was tried last: it comes first under Attempted At.
+    now = timezone.now()
+    Delivery.objects.filter(pk=older.pk).update(last_attempt_at=now)
+    Delivery.objects.filter(pk=newer.pk).update(last_attempt_at=now - timedelta(minutes=5))
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/webhook-deliveries")
+    page.select_option("#id_status", "failed")
+    rows = page.locator("table.data tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_have_attribute("id", f"delivery-{older.pk}")
+    expect(rows.nth(1)).to_have_attribute("id", f"delivery-{newer.pk}")
+    expect(rows.first.get_by_test_id("retry-note")).to_contain_text(re.compile(r"retry 1 of 3 at"))
+    rows.first.get_by_role("link", name="View").click()
+    expect(page.get_by_test_id("delivery-status")).to_have_text("Failed")
+    expect(page.get_by_test_id("retry-note")).to_contain_text("retry 1 of 3 at")
