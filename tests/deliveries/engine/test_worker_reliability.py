@@ -22,6 +22,18 @@ pytestmark = pytest.mark.worker
 SETTLED = Q(status="success") | Q(status="failed", next_attempt_at__isnull=True)
 
 
+def unsettled() -> str:
+    """What is not settled, for an assertion message: counts by status and lease."""
+    from django.db.models import Count, Max, Min
+
+    rows = (
+        Delivery.objects.exclude(SETTLED)
+        .values("status", "webhook__health")
+        .annotate(n=Count("id"), first=Min("next_attempt_at"), last=Max("next_attempt_at"))
+    )
+    return f"unsettled: {list(rows)}\n"
+
+
 def all_terminal(expected: int):
     def check():
         return Delivery.objects.filter(SETTLED).count() == expected
@@ -144,6 +156,18 @@ def test_a_redis_restart_in_the_middle_loses_nothing(receiver, start_workers, ow
         emit("license.assigned", {"n": n})
     own_redis["process"] = own_redis["start"]()
 
-    assert wait_for(all_terminal(300), timeout=120), stop(worker)
+    # Now and then kombu's Redis transport crashes the worker's consumer when the
+    # connection drops ("Unrecoverable error: ... 'NoneType' object has no attribute
+    # 'hostname'") and the worker exits; a process manager starts it again, as here.
+    # What must hold either way: no delivery is lost.
+    def settled_or_restarted():
+        nonlocal worker
+        if worker.poll() is not None:
+            print("the worker exited when Redis went away; starting another")
+            worker = start_workers({"CELERY_BROKER_URL": broker}, name="worker-2")
+        return all_terminal(300)()
+
+    settled = wait_for(settled_or_restarted, timeout=120)
+    assert settled, unsettled() + stop(worker).split("worker: Warm shutdown")[0][-3000:]
     assert Delivery.objects.filter(status="success").count() == 300
     assert os.path.exists(worker.log_path)
