@@ -216,8 +216,11 @@ def release(slots: list[Slot]) -> None:
     """Give slots back; never raises (a slot not given back expires with its lease)."""
     if not slots:
         return
+    _local.release(slots)  # first: slots from the in-process fallback (a no-op otherwise)
+    limiter = _limiter()
+    if limiter is _local:
+        return
     try:
-        _limiter().release(slots)
-        _local.release(slots)  # in case they came from the in-process fallback
+        limiter.release(slots)
     except redis.RedisError as error:
         logger.warning("Could not release %s endpoint slots: %s", len(slots), error)
