@@ -18,7 +18,7 @@ from django.db import connection
 from deliveries.engine import limits
 from deliveries.engine.fair import claim_fair
 from deliveries.engine.record import record
-from deliveries.engine.sender import AttemptResult, OutgoingRequest, build_request, send
+from deliveries.engine.sender import build_request, send
 from deliveries.models import Delivery, DeliveryStatus, Trigger
 from webhooks.models import SystemSettings
 
@@ -92,7 +92,6 @@ class Sending:
         self.trigger, self.user = trigger, user
         self.system = SystemSettings.load()
         self.futures = {}
-        self.finished: list[tuple[Delivery, OutgoingRequest, AttemptResult]] = []
         self.recorder = Recorder(self.system, trigger, user) if background else None
         if self.recorder:
             self.recorder.start()
@@ -113,24 +112,21 @@ class Sending:
         done, _ = wait(self.futures, timeout=timeout, return_when=FIRST_COMPLETED)
         # The endpoints' slots count requests in flight: give them back before recording.
         limits.release([self.futures[future][2] for future in done if self.futures[future][2]])
+        results = []
         for future in done:
             delivery, request, _ = self.futures.pop(future)
-            if self.recorder:
-                self.recorder.queue.put((delivery, request, future.result()))
-            else:
-                self.finished.append((delivery, request, future.result()))
-        return self.flush()
-
-    def flush(self) -> int:
-        results, self.finished = self.finished, []
+            results.append((delivery, request, future.result()))
+        if self.recorder:
+            for result in results:
+                self.recorder.queue.put(result)
+            return 0
         step = settings.DELIVERIES_RECORD_BATCH
         for start in range(0, len(results), step):
             record(results[start : start + step], self.system, self.trigger, self.user)
         return sum(result.success for _, _, result in results)
 
     def close(self) -> None:
-        """Record everything that finished (wait for the recorder)."""
-        self.flush()
+        """Wait for the recorder to write everything handed to it."""
         if self.recorder:
             self.recorder.stop()
 
