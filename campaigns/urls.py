@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from config.pages import not_built_yet
 
@@ -6,5 +6,6 @@ app_name = "campaigns"
 
 urlpatterns = [
     path("campaigns", not_built_yet, {"page": "Campaigns", "nav": "campaigns"}, name="list"),
-    path("segments", not_built_yet, {"page": "Segments", "nav": "segments"}, name="segments"),
+    path("", include("campaigns.profiles.urls")),
+    path("", include("campaigns.segments.urls")),
 ]
