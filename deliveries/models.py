@@ -70,6 +70,7 @@ LOG_FIELDS = [
     "webhook__name",
     "webhook__url",
     "webhook__is_active",
+    "webhook__health",
     "event_type__id",
     "event_type__name",
 ]

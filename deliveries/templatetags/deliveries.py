@@ -67,10 +67,19 @@ def moment(value):
     )
 
 
+# While its endpoint is not healthy a due retry waits (deliveries/engine/health.py): a
+# time alone would read as a promise the sender does not keep.
+ON_HOLD = {
+    "failing": "on hold while the endpoint is failing",
+    "disabled": "on hold: the endpoint is disabled",
+}
+
+
 @register.simple_tag(takes_context=True)
 def retry_note(context, delivery) -> str:
-    """For a failed delivery, whether the sender tries again: "retry 2 of 3 at 14:05" or
-    "gave up after 4 attempts". The system's default retries are read once per render."""
+    """For a failed delivery, whether the sender tries again: "retry 2 of 3 at 14:05",
+    "retry 2 of 3 on hold while the endpoint is failing" or "gave up after 4 attempts".
+    The system's default retries are read once per render."""
     if delivery.status != "failed":
         return ""
     if delivery.next_attempt_at is None:
@@ -83,6 +92,9 @@ def retry_note(context, delivery) -> str:
 
             context.render_context["_default_retries"] = SystemSettings.load().max_retries
         retries = context.render_context["_default_retries"]
+    retry = f"retry {delivery.attempt_count} of {retries}"
+    if hold := ON_HOLD.get(delivery.webhook.health):
+        return f"{retry} {hold}"
     at = timezone.localtime(delivery.next_attempt_at)
     when = f"{at:%H:%M}" if at.date() == timezone.localdate() else f"{at:%b %-d, %H:%M}"
-    return f"retry {delivery.attempt_count} of {retries} at {when}"
+    return f"{retry} at {when}"

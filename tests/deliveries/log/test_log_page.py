@@ -10,6 +10,7 @@ from django.utils import timezone
 from config.keyset import encode
 from deliveries.models import Delivery
 from tests.factories import make_event_type, make_webhook
+from webhooks.models import Webhook
 
 LOG = reverse("deliveries:log")
 
@@ -78,6 +79,30 @@ def test_status_filter(admin_client, catalog):
     make_delivery(catalog["orders"], catalog["license"])
     failed = make_delivery(catalog["orders"], catalog["license"], "failed", 500)
     assert ids(admin_client.get(LOG, {"status": "failed"})) == [failed.pk]
+
+
+def test_a_failed_row_says_when_its_retry_is_on_hold_for_its_endpoint(admin_client, catalog):
+    """A retry time is only shown while the sender keeps it: the retries of a failing or
+    disabled endpoint wait for it (deliveries/engine/health.py), whatever time they had."""
+    failed = make_delivery(catalog["orders"], catalog["license"], "failed", 500)
+    make_delivery(catalog["orders"], catalog["license"], "failed", 500)  # no retry left
+    Delivery.objects.filter(pk=failed.pk).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=3)
+    )
+    page = admin_client.get(LOG).content.decode()
+    assert "retry 1 of 3 at " in page and "on hold" not in page
+    for health, text in [
+        ("failing", "retry 1 of 3 on hold while the endpoint is failing"),
+        ("disabled", "retry 1 of 3 on hold: the endpoint is disabled"),
+    ]:
+        Webhook.objects.filter(pk=catalog["orders"].pk).update(health=health)
+        page = admin_client.get(LOG).content.decode()
+        assert text in page and "retry 1 of 3 at " not in page
+        assert "gave up after 1 attempt<" in page  # no retry left, nothing to hold
+        detail = admin_client.get(reverse("deliveries:detail", args=[failed.pk]))
+        assert text in detail.content.decode()
+    row = admin_client.get(reverse("deliveries:row", args=[failed.pk])).content.decode()
+    assert "retry 1 of 3 on hold: the endpoint is disabled" in row
 
 
 def test_search_matches_webhook_name_url_and_event_type(admin_client, catalog):
