@@ -1,0 +1,188 @@
+"""Segment pages: the list, the builder (with its live preview) and deletion."""
+
+import time
+import zoneinfo
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from campaigns.models import Segment
+from campaigns.segments import evaluate, rules, vocabulary
+from campaigns.segments.builder import Builder
+from campaigns.segments.checks import never_matches
+from config.web import HtmxRequest, admin_required, is_partial
+from webhooks.models import ActivityEntry
+
+SAMPLE_SIZE = 10
+VALUE_TYPES = [
+    ("auto", "as typed"),
+    ("text", "as text"),
+    ("number", "as number"),
+    ("date", "as date"),
+    ("boolean", "as yes/no"),
+]
+DATE_WHENS = [
+    ("days_ago", "was exactly … days ago"),
+    ("at_least_days_ago", "was at least … days ago"),
+    ("today", "is today"),
+    ("anniversary", "has its anniversary today (any year)"),
+]
+TIME_ZONES = sorted(zoneinfo.available_timezones())
+
+
+@require_GET
+@admin_required
+def segment_list(request: HtmxRequest) -> HttpResponse:
+    segments = []
+    for segment in Segment.objects.all():
+        try:
+            summary = describe(rules.parse(segment.rule))
+        except ValueError:
+            summary = None
+        segments.append((segment, summary))
+    return render(
+        request, "campaigns/segments/list.html", {"segments": segments, "nav": "segments"}
+    )
+
+
+@require_GET
+@admin_required
+def segment_count(request: HtmxRequest, pk: int) -> HttpResponse:
+    """One saved segment's member count, loaded after the list (each is a query)."""
+    segment = get_object_or_404(Segment, pk=pk)
+    try:
+        members = evaluate.count(rules.parse(segment.rule))
+    except ValueError:
+        members = None
+    return render(
+        request,
+        "campaigns/segments/list.html#count",
+        {"segment": segment, "members": members},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def segment_builder(request: HtmxRequest, pk: int | None = None) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=pk) if pk is not None else None
+    if request.method == "GET":
+        builder = Builder.from_segment(segment) if segment else Builder()
+        return _render_builder(request, builder, segment)
+    builder = Builder.from_post(request.POST)
+    edit = request.POST.get("edit", "")
+    if edit or "refresh" in request.POST:
+        # An add/remove button or a change of category: show the form again, unsaved.
+        builder.apply(edit)
+        response = _render_builder(request, builder, segment)
+        return trigger_client_event(response, "refresh-preview")
+    rule = builder.validate()
+    name = builder.name.strip()
+    duplicate = Segment.objects.filter(name=name).exclude(pk=pk).exists()
+    if duplicate:
+        builder.errors.setdefault("name", []).append("Another segment has this name.")
+    if rule is None or duplicate:
+        return _render_builder(request, builder, segment, status=422)
+    with transaction.atomic():
+        segment = segment or Segment()
+        created = segment.pk is None
+        segment.name = name
+        segment.description = builder.description.strip()[:300]
+        segment.rule = rule.model_dump(mode="json", exclude_defaults=False)
+        segment.save()
+        verb = "created" if created else "updated"
+        ActivityEntry.record(f"segment.{verb}", f"Segment “{name}” {verb}", request.user)
+    messages.success(request, f"Segment “{name}” {verb}.")
+    return redirect("campaigns:segment", segment.pk)
+
+
+@require_POST
+@admin_required
+def segment_preview(request: HtmxRequest) -> HttpResponse:
+    """The count and a sample of members of the rule being built (htmx, debounced)."""
+    builder = Builder.from_post(request.POST)
+    rule = builder.validate_rule()
+    context = {"builder": builder, "rule": rule}
+    if rule is not None:
+        started = time.monotonic()
+        context |= {
+            "count": evaluate.count(rule),
+            "sample": evaluate.sample(rule, SAMPLE_SIZE),
+            "summary": describe(rule),
+            "impossible": never_matches(rule),
+            "took_ms": round((time.monotonic() - started) * 1000),
+        }
+    return render(request, "campaigns/segments/builder.html#preview", context)
+
+
+@require_POST
+@admin_required
+def segment_delete(request: HtmxRequest, pk: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=pk)
+    with transaction.atomic():
+        segment.delete()
+        ActivityEntry.record("segment.deleted", f"Segment “{segment.name}” deleted", request.user)
+    messages.success(request, f"Segment “{segment.name}” deleted.")
+    return redirect("campaigns:segments")
+
+
+def _render_builder(
+    request: HtmxRequest, builder: Builder, segment: Segment | None, status: int = 200
+) -> HttpResponse:
+    context = {
+        "builder": builder,
+        "segment": segment,
+        "nav": "segments",
+        "categories": rules.CATEGORIES,
+        "operators": rules.OPERATOR_LABELS,
+        "value_types": VALUE_TYPES,
+        "within_units": ["minutes", "hours", "days"],
+        "date_whens": DATE_WHENS,
+        "time_zones": TIME_ZONES,
+        "action_url": (
+            reverse("campaigns:segment", args=[segment.pk])
+            if segment
+            else reverse("campaigns:segment_new")
+        ),
+        "event_names": vocabulary.event_names(),
+        "profile_properties": vocabulary.profile_properties(),
+        "event_properties": vocabulary.event_properties(),
+    }
+    template = "campaigns/segments/builder.html"
+    if is_partial(request) and request.method == "POST":
+        template += "#form"
+    return render(request, template, context, status=status)
+
+
+def describe(rule: rules.Rule) -> str:
+    """The rule in a sentence, as the list and the preview show it."""
+    c = rule.category
+    if c == "single_action":
+        text = f"Did {rule.action.describe()} {rule.window.describe()}"
+    elif c == "actions":
+        text = "Did " + " and ".join(a.describe() for a in rule.actions)
+        text += f" {rule.window.describe()}"
+    elif c == "inaction_within_time":
+        text = (
+            f"Did {rule.action.describe()} {rule.window.describe()}, then not "
+            f"{rule.missing.describe()} within {rule.within.describe()}"
+        )
+    elif c == "inaction":
+        text = (
+            f"Did {rule.action.describe()} {rule.window.describe()}, and never "
+            f"{rule.missing.describe()} after"
+        )
+    elif c == "date_property":
+        text = rule.date.describe()[:1].upper() + rule.date.describe()[1:]
+    elif rule.action is None:
+        text = "Anyone"
+    else:
+        verb = "Did" if rule.performed else "Did not do"
+        text = f"{verb} {rule.action.describe()} {rule.window.describe()}"
+    if rule.profile:
+        text += ", with " + " and ".join(f.describe() for f in rule.profile)
+    return text
