@@ -75,6 +75,14 @@ ON_HOLD = {
 }
 
 
+@register.filter
+def on_hold(delivery) -> str:
+    """Why a delivery not yet tried waits: its endpoint is failing or disabled (or "")."""
+    if delivery.status != "pending":
+        return ""
+    return ON_HOLD.get(delivery.webhook.health, "")
+
+
 @register.simple_tag(takes_context=True)
 def retry_note(context, delivery) -> str:
     """For a failed delivery, whether the sender tries again: "retry 2 of 3 at 14:05",

@@ -105,6 +105,17 @@ def test_a_failed_row_says_when_its_retry_is_on_hold_for_its_endpoint(admin_clie
     assert "retry 1 of 3 on hold: the endpoint is disabled" in row
 
 
+def test_a_pending_row_says_it_waits_for_its_failing_endpoint(admin_client, catalog):
+    waiting = make_delivery(catalog["orders"], catalog["license"], "pending")
+    assert "on hold" not in admin_client.get(LOG).content.decode()
+
+    Webhook.objects.filter(pk=catalog["orders"].pk).update(health="failing")
+
+    assert "On hold while the endpoint is failing" in admin_client.get(LOG).content.decode()
+    detail = admin_client.get(reverse("deliveries:detail", args=[waiting.pk])).content.decode()
+    assert "No attempt yet; it is on hold while the endpoint is failing." in detail
+
+
 def test_search_matches_webhook_name_url_and_event_type(admin_client, catalog):
     orders = make_delivery(catalog["orders"], catalog["license"])
     crm = make_delivery(catalog["crm"], catalog["activation"])
