@@ -2,12 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from campaigns.profiles.api import router as profiles_router
+from campaigns.segments.api import router as segments_router
 from config.api import api
 from deliveries.engine.api import router as events_router
 from deliveries.stats.api import router as stats_router
 
 api.add_router("/", events_router)
 api.add_router("/", stats_router)
+api.add_router("/", profiles_router)
+api.add_router("/", segments_router)
 
 handler400 = "config.errors.bad_request"
 handler403 = "config.errors.permission_denied"

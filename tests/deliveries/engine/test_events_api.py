@@ -340,7 +340,13 @@ def test_the_openapi_schema_documents_the_events_endpoint(admin_client):
     body_ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body_ref == "#/components/schemas/EventIn"
     components = schema["components"]["schemas"]
-    assert set(components["EventIn"]["properties"]) == {"event_type", "payload", "idempotency_key"}
+    assert set(components["EventIn"]["properties"]) == {
+        "event_type",
+        "payload",
+        "idempotency_key",
+        "identity",
+        "occurred_at",
+    }
     assert set(components["EventOut"]["properties"]) == {
         "id",
         "event_type",
@@ -348,6 +354,8 @@ def test_the_openapi_schema_documents_the_events_endpoint(admin_client):
         "idempotency_key",
         "deliveries",
         "duplicate",
+        "identity",
+        "recorded_for_profile",
     }
     assert set(components["ValidationError"]["properties"]) == {"loc", "msg", "type"}
     [security] = operation["security"]
