@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint fmt clean
+.PHONY: run test test-sqlite lint fmt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,19 @@ run: export WEBHOOKS_ALLOWED_NETWORKS := 127.0.0.0/8
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py load_demo_audience
 	$(BIN)/honcho -f config/Procfile -d . start
 
-# The whole suite against PostgreSQL and Redis (started here if installed but down).
+# The whole suite against PostgreSQL and Redis (started here if installed but down),
+# then the segment and profile tests again on SQLite, which `make run` uses.
 test: $(VENV)/.installed-dev
 	bash .ci/with-services $(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-sqlite
+
+test-sqlite: $(VENV)/.installed-dev
+	mkdir -p var && rm -f var/test-sqlite.sqlite3
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 DEBUG=true \
+	  $(BIN)/pytest -p no:cacheprovider tests/campaigns -m "not browser" $(SQLITE_PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .

@@ -1,7 +1,8 @@
 from django.urls import path
 
-from config.pages import not_built_yet
+from campaigns.profiles import views
 
 urlpatterns = [
-    path("profiles", not_built_yet, {"page": "Profiles", "nav": "profiles"}, name="profiles"),
+    path("profiles", views.profile_list, name="profiles"),
+    path("profiles/<int:pk>", views.profile_detail, name="profile"),
 ]

@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand
+
+from campaigns import demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo audience of `make run`: profiles, 60 days of their app events and "
+        "saved segments. Does nothing when the demo profiles are there already."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--profiles", type=int, default=demo.PROFILES)
+        parser.add_argument("--seed", type=int, default=demo.SEED)
+
+    def handle(self, profiles, seed, **options):
+        loaded = demo.load(count=profiles, seed=seed)
+        if not loaded.profiles:
+            self.stdout.write("Demo audience: already loaded, nothing to do.")
+            return
+        self.stdout.write(
+            f"Demo audience: {loaded.profiles:,} profiles, {loaded.events:,} events, "
+            f"{loaded.segments} segments."
+        )
