@@ -9,10 +9,13 @@ dates, "N days ago", "today") are days in the rule's time zone. An event exactly
 window's edge is inside it. "B after A" means strictly later than A.
 """
 
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import ExtractDay, ExtractMonth
 from django.db.models.lookups import Exact
@@ -30,6 +33,7 @@ CHUNK = 2000
 class Clock:
     now: datetime
     rule: rules.BaseRule
+    using: str = "default"
 
     @property
     def today(self) -> date:
@@ -41,7 +45,7 @@ class Clock:
 
 def members(rule: rules.Rule, now: datetime | None = None, using: str = "default") -> QuerySet:
     """The profiles the rule selects, as a queryset (not yet run)."""
-    clock = Clock(now or timezone.now(), rule)
+    clock = Clock(now or timezone.now(), rule, using)
     profiles = Profile.objects.using(using).filter(
         *[PropertyMatches("properties", f) for f in rule.profile]
     )
@@ -59,19 +63,54 @@ def sample(
     return list(members(rule, now, using).order_by("identity")[:size])
 
 
+class Snapshot:
+    """A rule's members, evaluated once into a temporary table (see ``snapshot``)."""
+
+    def __init__(self, connection, table: str, count: int):
+        self._connection = connection
+        self._table = table
+        self.count = count
+
+    def chunks(self, size: int = CHUNK) -> Iterator[list[int]]:
+        """The members' profile ids, ``size`` at a time, from a server-side cursor."""
+        with self._connection.chunked_cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {self._table}")
+            while rows := cursor.fetchmany(size):
+                yield [row[0] for row in rows]
+
+
+@contextmanager
+def snapshot(
+    rule: rules.Rule, now: datetime | None = None, using: str = "default"
+) -> Iterator[Snapshot]:
+    """Evaluate the rule once, writing the member ids to a temporary table.
+
+    The count and the ids streamed are then the same set, however the events change
+    meanwhile; and PostgreSQL may run the evaluation in parallel, which it never does for
+    a cursor over the query itself (a cursor is also planned for its first rows: merge
+    joins along whole indexes, many times slower to read to the end). Memory stays flat:
+    the ids are read back a chunk at a time. The table is dropped on the way out.
+    """
+    connection = connections[using]
+    table = f"segment_members_{uuid.uuid4().hex[:16]}"
+    sql, params = members(rule, now, using).order_by().values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {sql}", params)
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        (count,) = cursor.fetchone()
+    try:
+        yield Snapshot(connection, table, count)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def stream_ids(
     rule: rules.Rule, now: datetime | None = None, using: str = "default", chunk: int = CHUNK
 ) -> Iterator[list[int]]:
-    """The members' profile ids in chunks, from a server-side cursor on PostgreSQL."""
-    ids = members(rule, now, using).order_by().values_list("pk", flat=True)
-    batch = []
-    for pk in ids.iterator(chunk_size=chunk):
-        batch.append(pk)
-        if len(batch) == chunk:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    """The members' profile ids in chunks (from one ``snapshot``)."""
+    with snapshot(rule, now, using) as members_now:
+        yield from members_now.chunks(chunk)
 
 
 def _did(action: rules.Action, *conditions: Q, profile=None) -> QuerySet:
@@ -85,13 +124,18 @@ def _did(action: rules.Action, *conditions: Q, profile=None) -> QuerySet:
 
 
 def _window(window: rules.Window, clock: Clock) -> Q:
+    if window.kind == "between":
+        end = Q(occurred_at__lt=clock.midnight(window.end + timedelta(days=1)))
+        return _since(window, clock) & end
+    return _since(window, clock)
+
+
+def _since(window: rules.Window, clock: Clock) -> Q:
+    """From the window's start on (no end)."""
     if window.kind == "last_days":
         return Q(occurred_at__gte=clock.now - timedelta(days=window.days))
     if window.kind == "between":
-        return Q(
-            occurred_at__gte=clock.midnight(window.start),
-            occurred_at__lt=clock.midnight(window.end + timedelta(days=1)),
-        )
+        return Q(occurred_at__gte=clock.midnight(window.start))
     return Q()
 
 
@@ -110,6 +154,9 @@ def _inaction_within_time(rule: rules.InactionWithinTime, clock: Clock) -> Q:
         rule.missing,
         Q(occurred_at__gt=OuterRef("occurred_at")),
         Q(occurred_at__lte=OuterRef("occurred_at") + within),
+        # Implied (it is after an action in the window), and said outright so that only
+        # this stretch of the missing event's index is read, not all its history.
+        _since(rule.window, clock),
         profile=OuterRef("profile"),
     )
     # Only actions whose waiting time is over: until then the user may still act.
@@ -119,7 +166,10 @@ def _inaction_within_time(rule: rules.InactionWithinTime, clock: Clock) -> Q:
 
 def _inaction(rule: rules.Inaction, clock: Clock) -> Q:
     missing = _did(
-        rule.missing, Q(occurred_at__gt=OuterRef("occurred_at")), profile=OuterRef("profile")
+        rule.missing,
+        Q(occurred_at__gt=OuterRef("occurred_at")),
+        _since(rule.window, clock),  # implied, and it bounds the scan (as above)
+        profile=OuterRef("profile"),
     )
     action = _did(rule.action, _window(rule.window, clock))
     return Q(Exists(action.filter(~Exists(missing))))

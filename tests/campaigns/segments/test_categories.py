@@ -3,6 +3,9 @@ written out, edges included (window edges, B before A, missing properties, time 
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from django.db import DatabaseError, connection, transaction
+
 from tests.campaigns.segments.conftest import NOW
 
 DAY = timedelta(days=1)
@@ -262,3 +265,21 @@ def test_profile_conditions_filter_any_category(audience):
     }
 
     assert audience.members(rule) == {"gold"}
+
+
+def test_a_snapshot_counts_and_streams_one_evaluation_and_cleans_up(audience):
+    from campaigns.segments import evaluate, rules
+
+    for number in range(5):
+        audience.event(audience.profile(f"user-{number}"), "App Launched", NOW - DAY)
+    rule = rules.parse({"category": "single_action", "action": {"event": "App Launched"}})
+
+    with evaluate.snapshot(rule, NOW) as members:
+        audience.event(audience.profile("late"), "App Launched", NOW - DAY)  # not in it
+        chunks = list(members.chunks(2))
+        table = members._table
+
+    assert members.count == 5
+    assert [len(chunk) for chunk in chunks] == [2, 2, 1]
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table}")  # dropped
