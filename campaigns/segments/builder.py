@@ -132,6 +132,10 @@ class Builder:
         )
         count = _count(get("action_count"), 1, rules.MAX_ACTIONS)
         builder.actions = [_action(data, f"action{i}") for i in range(count)]
+        if data.get("date_source_was", builder.date_source) != builder.date_source:
+            builder.date_property = ""  # A profile's property is not an event's.
+        if builder.category == "actions":  # It needs two at least: show both.
+            builder.actions += [ActionInput() for _ in range(2 - len(builder.actions))]
         builder.missing = _action(data, "missing")
         builder.profile = _rows(data, "profile")
         return builder

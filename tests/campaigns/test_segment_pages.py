@@ -194,3 +194,22 @@ def test_delete_is_a_post(admin_client, buyers):
 
     assert response.status_code == 302
     assert not Segment.objects.exists()
+
+
+def test_switching_to_actions_shows_two_events_and_a_new_date_source_clears_the_property(
+    admin_client, db
+):
+    html = admin_client.post(
+        BUILDER, single_action(category="actions", refresh="1"), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'name="action0_event"' in html and 'name="action1_event"' in html
+
+    data = {
+        "category": "date_property",
+        "date_source": "event",
+        "date_source_was": "profile",
+        "date_property": "birthday",
+        "refresh": "1",
+    }
+    html = admin_client.post(BUILDER, data, HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="date_property" value=""' in html
