@@ -71,10 +71,11 @@ class Snapshot:
         self._table = table
         self.count = count
 
-    def chunks(self, size: int = CHUNK) -> Iterator[list[int]]:
-        """The members' profile ids, ``size`` at a time, from a server-side cursor."""
+    def chunks(self, size: int = CHUNK, after: int = 0) -> Iterator[list[int]]:
+        """The members' profile ids above ``after`` in ascending order, ``size`` at a
+        time, from a server-side cursor (a run resumes after the last id it wrote)."""
         with self._connection.chunked_cursor() as cursor:
-            cursor.execute(f"SELECT id FROM {self._table}")
+            cursor.execute(f"SELECT id FROM {self._table} WHERE id > %s ORDER BY id", [after])
             while rows := cursor.fetchmany(size):
                 yield [row[0] for row in rows]
 

@@ -1,0 +1,195 @@
+"""Fan-out: one occurrence of a campaign, its audience streamed into deliveries.
+
+The segment is evaluated once (``evaluate.snapshot``) and read back in chunks of profile
+ids in ascending order. Each chunk is one transaction: members are split into control
+and target (deterministically, by a hash of campaign and profile), capped, batched
+into payloads of ``batch_size`` profiles, and written as campaign deliveries, which the
+engine then sends like any other (signatures, fair share, retries, log, stats). The
+run's counters and cursor move in the same transaction, so a run that dies resumes
+after the last chunk it wrote, and running the same occurrence again never sends twice.
+Memory stays flat: one chunk of profiles at a time.
+"""
+
+import hashlib
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.content.payload import (
+    PROFILE_FIELDS,
+    Recipient,
+    profile_entry,
+    profile_variables_body,
+)
+from campaigns.models import (
+    Campaign,
+    CampaignRecipient,
+    CampaignRun,
+    CampaignStatus,
+    Profile,
+    RunStatus,
+)
+from campaigns.segments import evaluate, rules
+from deliveries.engine import wake
+from deliveries.models import Delivery, DeliveryStatus, Source
+
+logger = logging.getLogger(__name__)
+
+# Members per transaction: large enough to amortise the round trips, small enough that
+# a chunk's profiles and payloads stay a few megabytes.
+CHUNK = 5000
+PROFILE_COLUMNS = ("id", "identity", "email", "object_id", "push_token", "properties")
+ALL_FIELDS = list(PROFILE_FIELDS)
+
+
+class NothingToSend(Exception):
+    """The campaign cannot run: no webhook, or no audience rule."""
+
+
+def run_occurrence(campaign_id: int, occurrence: str, now=None) -> CampaignRun:
+    """Run (or resume) one occurrence of the campaign and return its run."""
+    campaign = Campaign.objects.select_related("segment", "webhook").get(pk=campaign_id)
+    if campaign.webhook is None:
+        raise NothingToSend(f"Campaign {campaign.pk} has no webhook.")
+    rule = audience(campaign)
+    run, _ = CampaignRun.objects.get_or_create(campaign=campaign, occurrence=occurrence)
+    if run.status != RunStatus.RUNNING:
+        return run  # Done (or stopped) before: an occurrence is sent once.
+    with evaluate.snapshot(rule, now) as members:
+        if run.streamed == 0:
+            CampaignRun.objects.filter(pk=run.pk).update(members=members.count)
+            run.members = members.count
+        pending: list[int] = []  # members read but not yet written, ascending
+        for ids in members.chunks(CHUNK, after=run.cursor):
+            status = Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
+            if status in (CampaignStatus.PAUSED, CampaignStatus.STOPPED):
+                return _halt(run, status)
+            pending, capped = _write_ready(campaign, run, pending + ids, final=False)
+            if capped:
+                break
+        else:
+            _write_ready(campaign, run, pending, final=True)
+    CampaignRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.COMPLETED, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+def audience(campaign: Campaign) -> rules.Rule:
+    """The campaign's audience rule: its saved segment's, or its own ad-hoc one."""
+    data = campaign.segment.rule if campaign.segment else campaign.rule
+    if not data:
+        raise NothingToSend(f"Campaign {campaign.pk} has no audience.")
+    return rules.parse(data)
+
+
+def in_control(campaign_id: int, profile_id: int, percent: int) -> bool:
+    """Whether a member is held back: the same answer for every run of the campaign."""
+    if percent <= 0:
+        return False
+    digest = hashlib.blake2b(f"{campaign_id}:{profile_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest) % 10_000 < percent * 100
+
+
+def _write_ready(
+    campaign: Campaign, run: CampaignRun, pending: list[int], final: bool
+) -> tuple[list[int], bool]:
+    """Write the members of ``pending`` that fill whole payloads (all of them when
+    ``final``), in one transaction; return the rest, and whether the cap was reached.
+
+    Payloads never straddle a write, and the run's cursor is the last member written,
+    so a resumed run rebuilds exactly the payloads that were not written.
+    """
+    control = {pk for pk in pending if in_control(campaign.pk, pk, campaign.control_percent)}
+    targets = [pk for pk in pending if pk not in control]
+    capped = False
+    if campaign.target_cap is not None and len(targets) >= campaign.target_cap - run.targets:
+        targets = targets[: max(campaign.target_cap - run.targets, 0)]
+        capped = final = True
+    if final:
+        count = len(targets)
+        boundary = targets[-1] if capped and targets else (pending[-1] if pending else None)
+    else:
+        count = len(targets) // campaign.batch_size * campaign.batch_size
+        boundary = targets[count - 1] if count else None
+    if boundary is None:
+        return pending, capped
+    handled = [pk for pk in pending if pk <= boundary]
+    with transaction.atomic():
+        _write(campaign, run, handled, targets[:count], [pk for pk in handled if pk in control])
+    transaction.on_commit(wake)
+    return [pk for pk in pending if pk > boundary], capped
+
+
+def _write(
+    campaign: Campaign, run: CampaignRun, handled: list[int], targets: list[int], control: list
+) -> None:
+    profiles = Profile.objects.filter(pk__in=targets).order_by("pk").values(*PROFILE_COLUMNS)
+    rows = list(profiles)
+    batches = [rows[i : i + campaign.batch_size] for i in range(0, len(rows), campaign.batch_size)]
+    now = timezone.now()
+    active = campaign.webhook.is_active
+    deliveries = [
+        Delivery(
+            webhook=campaign.webhook,
+            source=Source.CAMPAIGN,
+            campaign=campaign,
+            category="Campaign",
+            payload=_body(campaign, batch),
+            status=DeliveryStatus.PENDING if active else DeliveryStatus.NOT_TRIGGERED,
+            next_attempt_at=now if active else None,
+            created_at=now,
+        )
+        for batch in batches
+    ]
+    Delivery.objects.bulk_create(deliveries)
+    recipients = [
+        CampaignRecipient(run=run, profile_id=profile["id"], delivery_id=delivery.pk)
+        for batch, delivery in zip(batches, deliveries, strict=True)
+        for profile in batch
+    ]
+    recipients += [CampaignRecipient(run=run, profile_id=pk, control=True) for pk in control]
+    CampaignRecipient.objects.bulk_create(recipients, batch_size=5000)
+    run.streamed += len(handled)
+    run.targets += len(rows)
+    run.control += len(control)
+    run.payloads += len(deliveries)
+    run.cursor = handled[-1]
+    CampaignRun.objects.filter(pk=run.pk).update(
+        streamed=run.streamed,
+        targets=run.targets,
+        control=run.control,
+        payloads=run.payloads,
+        cursor=run.cursor,
+    )
+
+
+def _body(campaign: Campaign, batch: list[dict]) -> dict:
+    entries = [
+        profile_entry(
+            Recipient(
+                identity=p["identity"],
+                email=p["email"],
+                object_id=p["object_id"],
+                push_token=p["push_token"],
+                properties=p["properties"] or {},
+                event_properties=None,
+            ),
+            campaign.profile_fields,
+            campaign.profile_properties,
+        )
+        for p in batch
+    ]
+    return profile_variables_body(campaign.pk, campaign.key_values, entries)
+
+
+def _halt(run: CampaignRun, status: str) -> CampaignRun:
+    if status == CampaignStatus.STOPPED:
+        CampaignRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.STOPPED, finished_at=timezone.now()
+        )
+    # Paused: the run stays running, and resumes from its cursor when resumed.
+    run.refresh_from_db()
+    return run

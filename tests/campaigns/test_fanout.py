@@ -1,0 +1,170 @@
+"""Fan-out: a campaign occurrence streamed into batched deliveries, sent by the engine."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns import fanout
+from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Profile, ProfileEvent
+from deliveries.engine.batches import send_due_batch
+from deliveries.models import Delivery
+from tests.factories import make_webhook
+
+EVERYONE_WHO_LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
+
+
+@pytest.fixture
+def audience(db):
+    """20 profiles who launched the app, and 3 who did not."""
+    now = timezone.now()
+    for number in range(1, 24):
+        profile = Profile.objects.create(
+            identity=f"user-{number:02}",
+            email=f"user{number}@example.com",
+            object_id=f"obj-{number}",
+            push_token=f"token-{number}",
+            properties={"country": "Canada", "plan": "gold", "age": 30 + number},
+        )
+        if number <= 20:
+            ProfileEvent.objects.create(
+                profile=profile, name="App Launched", occurred_at=now - timedelta(days=1)
+            )
+
+
+def campaign(webhook, **fields) -> Campaign:
+    defaults = {
+        "name": "Spring sale",
+        "webhook": webhook,
+        "rule": EVERYONE_WHO_LAUNCHED,
+        "batch_size": 6,
+        "key_values": {"coupon": "SPRING"},
+        "profile_fields": ["Email", "Identity", "ProfileData"],
+        "profile_properties": ["country"],
+        "status": "running",
+    }
+    return Campaign.objects.create(**{**defaults, **fields})
+
+
+def test_members_go_out_in_batches_of_the_seeds_payload(audience, receiver):
+    sale = campaign(make_webhook(url=receiver.url + "/campaign"))
+
+    run = fanout.run_occurrence(sale.pk, "2026-12-07T09:00Z")
+
+    assert (run.status, run.members, run.targets, run.control, run.payloads) == (
+        "completed",
+        20,
+        20,
+        0,
+        4,
+    )
+    deliveries = Delivery.objects.filter(campaign=sale).order_by("pk")
+    assert [len(d.payload["profiles"]) for d in deliveries] == [6, 6, 6, 2]
+    first = deliveries[0].payload
+    assert first["targetId"] == sale.pk and first["key_values"] == {"coupon": "SPRING"}
+    assert first["profiles"][0] == {
+        "Email": "user1@example.com",
+        "Identity": "user-01",
+        "ProfileData": {"country": "Canada"},
+    }
+    assert CampaignRecipient.objects.filter(run=run, control=False).count() == 20
+
+    while send_due_batch():
+        pass
+    bodies = [json.loads(r.body) for r in receiver.received("/campaign")]
+    assert sorted(len(b["profiles"]) for b in bodies) == [2, 6, 6, 6]
+    identities = sorted(p["Identity"] for b in bodies for p in b["profiles"])
+    assert identities == [f"user-{n:02}" for n in range(1, 21)]
+    assert all(d.status == "success" for d in Delivery.objects.filter(campaign=sale))
+
+
+def test_the_same_occurrence_never_sends_twice(audience):
+    sale = campaign(make_webhook())
+    fanout.run_occurrence(sale.pk, "2026-12-07T09:00Z")
+
+    again = fanout.run_occurrence(sale.pk, "2026-12-07T09:00Z")
+
+    assert again.payloads == 4
+    assert Delivery.objects.filter(campaign=sale).count() == 4
+    assert CampaignRun.objects.filter(campaign=sale).count() == 1
+
+
+def test_a_run_that_died_resumes_after_its_last_chunk(audience, monkeypatch):
+    sale = campaign(make_webhook(), batch_size=2)
+    monkeypatch.setattr(fanout, "CHUNK", 5)
+    real = fanout._write
+    calls = []
+
+    def dies_on_the_third_write(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("worker lost")
+        real(*args)
+
+    monkeypatch.setattr(fanout, "_write", dies_on_the_third_write)
+    with pytest.raises(RuntimeError):
+        fanout.run_occurrence(sale.pk, "manual-1")
+    run = CampaignRun.objects.get()
+    assert (run.status, run.streamed, run.targets) == ("running", 10, 10)
+
+    monkeypatch.setattr(fanout, "_write", real)
+    run = fanout.run_occurrence(sale.pk, "manual-1")
+
+    assert (run.status, run.streamed, run.targets, run.payloads) == ("completed", 20, 20, 10)
+    sent = [p["Identity"] for d in Delivery.objects.all() for p in d.payload["profiles"]]
+    assert sorted(sent) == [f"user-{n:02}" for n in range(1, 21)]
+
+
+def test_the_control_group_is_recorded_and_never_sent(audience):
+    sale = campaign(make_webhook(), control_percent=30)
+
+    run = fanout.run_occurrence(sale.pk, "manual-1")
+
+    control = set(
+        CampaignRecipient.objects.filter(run=run, control=True).values_list("profile_id", flat=True)
+    )
+    sent = {p["Identity"] for d in Delivery.objects.all() for p in d.payload["profiles"]}
+    assert run.control == len(control) and run.targets == len(sent) == 20 - len(control)
+    assert 0 < len(control) < 20
+    assert not sent & set(Profile.objects.filter(pk__in=control).values_list("identity", flat=True))
+    # The same members are held back in every run of the campaign.
+    again = fanout.run_occurrence(sale.pk, "manual-2")
+    assert (
+        set(again.recipients.filter(control=True).values_list("profile_id", flat=True)) == control
+    )
+
+
+def test_payloads_are_full_across_chunks(audience, monkeypatch):
+    monkeypatch.setattr(fanout, "CHUNK", 4)
+    sale = campaign(make_webhook(), batch_size=6)
+
+    run = fanout.run_occurrence(sale.pk, "manual-1")
+
+    sizes = [len(d.payload["profiles"]) for d in Delivery.objects.order_by("pk")]
+    assert sizes == [6, 6, 6, 2] and run.payloads == 4
+
+
+def test_the_target_cap_limits_who_is_sent(audience):
+    sale = campaign(make_webhook(), target_cap=7)
+
+    run = fanout.run_occurrence(sale.pk, "manual-1")
+
+    assert run.targets == 7 and run.status == "completed"
+    assert sum(len(d.payload["profiles"]) for d in Delivery.objects.all()) == 7
+
+
+def test_a_stopped_campaign_stops_its_run(audience, monkeypatch):
+    sale = campaign(make_webhook(), batch_size=1)
+    monkeypatch.setattr(fanout, "CHUNK", 5)
+    real = fanout._write
+
+    def stop_after_the_first_chunk(campaign, *args):
+        real(campaign, *args)
+        Campaign.objects.filter(pk=campaign.pk).update(status="stopped")
+
+    monkeypatch.setattr(fanout, "_write", stop_after_the_first_chunk)
+
+    run = fanout.run_occurrence(sale.pk, "manual-1")
+
+    assert (run.status, run.targets) == ("stopped", 5)
