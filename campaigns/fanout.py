@@ -12,10 +12,14 @@ Memory stays flat: one chunk of profiles at a time.
 
 import hashlib
 import logging
+import queue
+import threading
+from contextlib import contextmanager, suppress
 
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from campaigns import fanout_copy
 from campaigns.content.payload import (
     PROFILE_FIELDS,
     Recipient,
@@ -56,25 +60,96 @@ def run_occurrence(campaign_id: int, occurrence: str, now=None) -> CampaignRun:
     run, _ = CampaignRun.objects.get_or_create(campaign=campaign, occurrence=occurrence)
     if run.status != RunStatus.RUNNING:
         return run  # Done (or stopped) before: an occurrence is sent once.
-    with evaluate.snapshot(rule, now) as members:
+    entries: dict[int, str] = {}  # PostgreSQL: each pending target's entry, built in SQL
+    with _member_chunks(campaign, rule, now, run.cursor) as (count, chunks):
         if run.streamed == 0:
-            CampaignRun.objects.filter(pk=run.pk).update(members=members.count)
-            run.members = members.count
+            CampaignRun.objects.filter(pk=run.pk).update(members=count)
+            run.members = count
         pending: list[int] = []  # members read but not yet written, ascending
-        for ids in members.chunks(CHUNK, after=run.cursor):
+        for rows in chunks:
             status = Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
             if status in (CampaignStatus.PAUSED, CampaignStatus.STOPPED):
                 return _halt(run, status)
-            pending, capped = _write_ready(campaign, run, pending + ids, final=False)
+            entries.update(row for row in rows if row[1] is not None)
+            pending += [row[0] for row in rows]
+            pending, capped = _write_ready(campaign, run, pending, entries, final=False)
             if capped:
                 break
         else:
-            _write_ready(campaign, run, pending, final=True)
+            _write_ready(campaign, run, pending, entries, final=True)
     CampaignRun.objects.filter(pk=run.pk).update(
         status=RunStatus.COMPLETED, finished_at=timezone.now()
     )
     run.refresh_from_db()
     return run
+
+
+@contextmanager
+def _member_chunks(campaign: Campaign, rule: rules.Rule, now, after: int):
+    """``(member count, chunks of (profile id, entry or None))`` above ``after``.
+
+    On PostgreSQL a second connection, in a thread, evaluates the segment and builds
+    each profile's entry (``fanout_copy``) while this one writes the chunk before: the
+    two database backends keep both cores busy. The queue holds two chunks at most, so
+    memory stays flat. Elsewhere (SQLite) the ids are read here, and the entries built
+    in Python when written.
+    """
+    if connection.vendor != "postgresql":
+        with evaluate.snapshot(rule, now) as members:
+            chunks = members.chunks(CHUNK, after=after)
+            try:
+                yield members.count, ([(pk, None) for pk in ids] for ids in chunks)
+            finally:
+                chunks.close()  # its cursor, before the table is dropped
+        return
+    select, params = fanout_copy.entry_select(campaign)
+    handoff: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            # In a transaction, the cursor streams; outside one it would be WITH HOLD,
+            # and PostgreSQL would compute every row before handing over the first.
+            with transaction.atomic(), evaluate.snapshot(rule, now) as members:
+                handoff.put(("count", members.count))
+                for rows in members.profile_chunks(select, params, CHUNK, after):
+                    while not stop.is_set():
+                        try:
+                            handoff.put(("rows", rows), timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+            handoff.put(("end", None))
+        except BaseException as error:  # handed to the writer, which raises it
+            handoff.put(("error", error))
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def received():
+        while True:
+            kind, value = handoff.get()
+            if kind == "rows":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    producer = threading.Thread(target=produce, name="fanout-members", daemon=True)
+    producer.start()
+    try:
+        kind, value = handoff.get()
+        if kind == "error":
+            raise value
+        yield value, received()
+    finally:
+        stop.set()
+        while producer.is_alive():  # let it see the stop, or finish, and let go
+            with suppress(queue.Empty):
+                handoff.get(timeout=0.1)
+        producer.join()
 
 
 def audience(campaign: Campaign) -> rules.Rule:
@@ -94,7 +169,7 @@ def in_control(campaign_id: int, profile_id: int, percent: int) -> bool:
 
 
 def _write_ready(
-    campaign: Campaign, run: CampaignRun, pending: list[int], final: bool
+    campaign: Campaign, run: CampaignRun, pending: list[int], entries: dict, final: bool
 ) -> tuple[list[int], bool]:
     """Write the members of ``pending`` that fill whole payloads (all of them when
     ``final``), in one transaction; return the rest, and whether the cap was reached.
@@ -118,17 +193,55 @@ def _write_ready(
         return pending, capped
     handled = [pk for pk in pending if pk <= boundary]
     with transaction.atomic():
-        _write(campaign, run, handled, targets[:count], [pk for pk in handled if pk in control])
+        if connection.vendor == "postgresql":
+            # A chunk lost in a crash is lost with its cursor (one transaction), and the
+            # resumed run writes it again: no need to wait for each commit's flush.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        written = targets[:count]
+        held = [pk for pk in handled if pk in control]
+        _write(campaign, run, handled, [(pk, entries.pop(pk, None)) for pk in written], held)
+        for pk in held:
+            entries.pop(pk, None)
     transaction.on_commit(wake)
     return [pk for pk in pending if pk > boundary], capped
 
 
 def _write(
-    campaign: Campaign, run: CampaignRun, handled: list[int], targets: list[int], control: list
+    campaign: Campaign,
+    run: CampaignRun,
+    handled: list[int],
+    targets: list[tuple[int, str | None]],
+    control: list,
 ) -> None:
-    profiles = Profile.objects.filter(pk__in=targets).order_by("pk").values(*PROFILE_COLUMNS)
-    rows = list(profiles)
-    batches = [rows[i : i + campaign.batch_size] for i in range(0, len(rows), campaign.batch_size)]
+    """Write the targets (with their entries on PostgreSQL) and the control members."""
+    size = campaign.batch_size
+    if connection.vendor == "postgresql":
+        batches = [targets[i : i + size] for i in range(0, len(targets), size)]
+        payloads = fanout_copy.write(campaign, run, batches, control)
+        sent = len(targets)
+    else:
+        payloads, sent = _write_with_orm(campaign, run, [pk for pk, _ in targets], control)
+    run.streamed += len(handled)
+    run.targets += sent
+    run.control += len(control)
+    run.payloads += payloads
+    run.cursor = handled[-1]
+    CampaignRun.objects.filter(pk=run.pk).update(
+        streamed=run.streamed,
+        targets=run.targets,
+        control=run.control,
+        payloads=run.payloads,
+        cursor=run.cursor,
+    )
+
+
+def _write_with_orm(campaign: Campaign, run: CampaignRun, targets: list[int], control: list) -> int:
+    """The portable path (SQLite, for ``make run``); PostgreSQL uses ``fanout_copy``.
+    Returns the numbers of deliveries and of profiles in them."""
+    rows = list(Profile.objects.filter(pk__in=targets).order_by("pk").values(*PROFILE_COLUMNS))
+    size = campaign.batch_size
+    batches = [rows[i : i + size] for i in range(0, len(rows), size)]
     now = timezone.now()
     active = campaign.webhook.is_active
     deliveries = [
@@ -152,18 +265,7 @@ def _write(
     ]
     recipients += [CampaignRecipient(run=run, profile_id=pk, control=True) for pk in control]
     CampaignRecipient.objects.bulk_create(recipients, batch_size=5000)
-    run.streamed += len(handled)
-    run.targets += len(rows)
-    run.control += len(control)
-    run.payloads += len(deliveries)
-    run.cursor = handled[-1]
-    CampaignRun.objects.filter(pk=run.pk).update(
-        streamed=run.streamed,
-        targets=run.targets,
-        control=run.control,
-        payloads=run.payloads,
-        cursor=run.cursor,
-    )
+    return len(deliveries), len(rows)
 
 
 def _body(campaign: Campaign, batch: list[dict]) -> dict:

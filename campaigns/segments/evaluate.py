@@ -79,6 +79,21 @@ class Snapshot:
             while rows := cursor.fetchmany(size):
                 yield [row[0] for row in rows]
 
+    def profile_chunks(
+        self, select: str, params: list, size: int = CHUNK, after: int = 0
+    ) -> Iterator[list[tuple]]:
+        """Rows of ``(id, <select>)`` for the members above ``after``, ascending, where
+        ``select`` reads the profile as ``p``. A profile deleted since is left out."""
+        profiles = Profile._meta.db_table
+        sql = (
+            f"SELECT m.id, {select} FROM {self._table} m JOIN {profiles} p ON p.id = m.id "
+            "WHERE m.id > %s ORDER BY m.id"
+        )
+        with self._connection.chunked_cursor() as cursor:
+            cursor.execute(sql, [*params, after])
+            while rows := cursor.fetchmany(size):
+                yield rows
+
 
 @contextmanager
 def snapshot(

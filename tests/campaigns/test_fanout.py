@@ -16,8 +16,9 @@ EVERYONE_WHO_LAUNCHED = {"category": "single_action", "action": {"event": "App L
 
 
 @pytest.fixture
-def audience(db):
-    """20 profiles who launched the app, and 3 who did not."""
+def audience(transactional_db):
+    """20 profiles who launched the app, and 3 who did not. Committed: on PostgreSQL
+    the members are read by a second connection (fanout._member_chunks)."""
     now = timezone.now()
     for number in range(1, 24):
         profile = Profile.objects.create(
@@ -168,3 +169,23 @@ def test_a_stopped_campaign_stops_its_run(audience, monkeypatch):
     run = fanout.run_occurrence(sale.pk, "manual-1")
 
     assert (run.status, run.targets) == ("stopped", 5)
+
+
+@pytest.mark.parametrize("properties", [None, ["plan", "age", "missing"], []])
+def test_every_field_is_the_entry_the_content_module_builds(audience, properties):
+    from campaigns.content.payload import PROFILE_FIELDS, Recipient, profile_entry
+
+    sale = campaign(make_webhook(), profile_fields=PROFILE_FIELDS, profile_properties=properties)
+
+    fanout.run_occurrence(sale.pk, "manual-1")
+
+    sent = [p for d in Delivery.objects.order_by("pk") for p in d.payload["profiles"]]
+    expected = [
+        profile_entry(
+            Recipient(p.identity, p.email, p.object_id, p.push_token, p.properties),
+            PROFILE_FIELDS,
+            properties,
+        )
+        for p in Profile.objects.filter(identity__lte="user-20").order_by("pk")
+    ]
+    assert sent == expected
