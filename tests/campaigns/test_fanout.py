@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from campaigns import fanout
@@ -189,3 +190,13 @@ def test_every_field_is_the_entry_the_content_module_builds(audience, properties
         for p in Profile.objects.filter(identity__lte="user-20").order_by("pk")
     ]
     assert sent == expected
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL storage setting")
+def test_payloads_are_compressed_with_lz4(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'deliveries_delivery'::regclass AND attname = 'payload'"
+        )
+        assert cursor.fetchone()[0] == "l"
