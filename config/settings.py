@@ -307,6 +307,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-due": {"task": "deliveries.dispatch_due", "schedule": DELIVERIES_DISPATCH_INTERVAL},
     "purge-expired": {"task": "deliveries.purge_expired", "schedule": 3600.0},
     "compact-rollups": {"task": "deliveries.compact_rollups", "schedule": 300.0},
+    "campaigns-due": {"task": "campaigns.dispatch_due", "schedule": 15.0},
 }
 
 LOGGING = {

@@ -1,0 +1,167 @@
+"""When campaigns run: publishing sets the first occurrence, beat starts what is due.
+
+A scheduled occurrence is started once: ``due_runs`` claims due campaigns with
+``SELECT ... FOR UPDATE SKIP LOCKED`` and moves their ``next_run_at`` on in the same
+transaction, and a run is unique per (campaign, occurrence). An occurrence more than
+``schedule.DEFAULT_GRACE`` late (beat or every worker was down) is never sent: the
+issue's rule is that a campaign never sends for a date already past. It is recorded as
+a failed run, so the campaign page can say so.
+"""
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns import fanout, schedule
+from campaigns.models import Campaign, CampaignRun, CampaignStatus, DeliveryType, RunStatus
+
+# pg_try_advisory_lock(namespace, campaign id): one run of a campaign at a time.
+LOCK_NAMESPACE = 0x0CA3
+
+
+class PublishRefused(ValueError):
+    """The campaign is not ready to publish; ``problems`` says why, one per line."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+def recurrence_of(campaign: Campaign) -> schedule.Recurrence:
+    data = campaign.recurrence or {}
+    return schedule.Recurrence(
+        every=data.get("every", ""),
+        at=time.fromisoformat(data["at"]) if data.get("at") else None,
+        weekday=data.get("weekday"),
+        day=data.get("day"),
+        starts=date.fromisoformat(data["starts"]) if data.get("starts") else None,
+        ends=date.fromisoformat(data["ends"]) if data.get("ends") else None,
+    )
+
+
+def first_run(campaign: Campaign, now: datetime) -> datetime | None:
+    """The first occurrence of a campaign published now (None for a live one)."""
+    if campaign.delivery_type == DeliveryType.LIVE:
+        return None
+    if campaign.delivery_type == DeliveryType.ONE_TIME:
+        schedule.validate_send_at(campaign.send_at, now)
+        return campaign.send_at
+    return schedule.next_occurrence(recurrence_of(campaign), ZoneInfo(campaign.timezone), now)
+
+
+def publish(campaign: Campaign, now: datetime | None = None) -> None:
+    """Schedule the campaign (or, for a live one, start listening); PublishRefused
+    lists what is missing."""
+    now = now or timezone.now()
+    problems = []
+    if campaign.webhook is None:
+        problems.append("Choose the webhook to send to.")
+    elif not campaign.webhook.is_active:
+        problems.append(f"The webhook “{campaign.webhook.name}” is paused.")
+    if campaign.segment_id is None and not campaign.rule:
+        problems.append("Choose who receives it: a segment, or build one.")
+    if campaign.delivery_type == DeliveryType.ONE_TIME and campaign.send_at is None:
+        problems.append("Choose when to send it.")
+    if campaign.delivery_type == DeliveryType.LIVE and not campaign.trigger_event:
+        problems.append("Choose the event that triggers it.")
+    next_run = None
+    if not problems:
+        try:
+            next_run = first_run(campaign, now)
+        except ValueError as error:
+            problems.append(str(error))
+        else:
+            if next_run is None and campaign.delivery_type == DeliveryType.RECURRING:
+                problems.append("The recurrence has ended: no occurrence is left.")
+    if problems:
+        raise PublishRefused(problems)
+    campaign.status = (
+        CampaignStatus.RUNNING
+        if campaign.delivery_type == DeliveryType.LIVE
+        else CampaignStatus.SCHEDULED
+    )
+    campaign.next_run_at = next_run
+    campaign.published_at = now
+    campaign.save(update_fields=["status", "next_run_at", "published_at", "updated_at"])
+
+
+def due_runs(now: datetime | None = None) -> list[tuple[int, str]]:
+    """Claim the occurrences due now and move each campaign to its next one; returns
+    the (campaign id, occurrence key) to run, after this function's commit."""
+    now = now or timezone.now()
+    starts = []
+    with transaction.atomic():
+        due = Campaign.objects.select_for_update(skip_locked=True).filter(
+            status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING],
+            next_run_at__lte=now,
+        )
+        for campaign in due:
+            when = campaign.next_run_at
+            key = schedule.occurrence_key(when)
+            started = now - when <= schedule.DEFAULT_GRACE
+            if started:
+                starts.append((campaign.pk, key))
+            else:
+                _record_missed(campaign, key, when, now)
+            campaign.next_run_at = (
+                schedule.next_occurrence(recurrence_of(campaign), ZoneInfo(campaign.timezone), now)
+                if campaign.delivery_type == DeliveryType.RECURRING
+                else None
+            )
+            if campaign.next_run_at is None:
+                # Its last occurrence: running until that run completes it.
+                campaign.status = CampaignStatus.RUNNING if started else CampaignStatus.COMPLETED
+            campaign.save(update_fields=["next_run_at", "status", "updated_at"])
+    return starts
+
+
+def _record_missed(campaign: Campaign, key: str, when: datetime, now: datetime) -> None:
+    CampaignRun.objects.get_or_create(
+        campaign=campaign,
+        occurrence=key,
+        defaults={
+            "status": RunStatus.FAILED,
+            "finished_at": now,
+            "error": f"Missed: nothing was running at {when:%Y-%m-%d %H:%M} UTC, and a "
+            "campaign never sends for a time already past.",
+        },
+    )
+
+
+def run(campaign_id: int, occurrence: str) -> CampaignRun | None:
+    """Run one occurrence unless another worker is running this campaign (then None),
+    and complete a campaign that has nothing left to send."""
+    with _only_runner(campaign_id) as alone:
+        if not alone:
+            return None
+        finished = fanout.run_occurrence(campaign_id, occurrence)
+    Campaign.objects.filter(
+        pk=campaign_id,
+        status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING],
+        next_run_at__isnull=True,
+    ).exclude(delivery_type=DeliveryType.LIVE).update(status=CampaignStatus.COMPLETED)
+    return finished
+
+
+class _only_runner:
+    """A session-level advisory lock on PostgreSQL (the embedded default runs one
+    worker process, so SQLite needs none)."""
+
+    def __init__(self, campaign_id: int):
+        self.key = [LOCK_NAMESPACE, campaign_id]
+        self.held = False
+
+    def __enter__(self) -> bool:
+        if connection.vendor != "postgresql":
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key)
+            self.held = cursor.fetchone()[0]
+        return self.held
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)

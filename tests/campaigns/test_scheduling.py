@@ -1,0 +1,131 @@
+"""Publishing and beat: each scheduled occurrence starts once, never for a past date."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from campaigns import scheduling
+from campaigns.models import Campaign, CampaignRun, Profile, ProfileEvent
+from deliveries.models import Delivery
+from tests.factories import make_webhook
+
+NOW = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)  # 09:30 in Berlin
+LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
+
+
+@pytest.fixture
+def members(transactional_db):  # committed: the fan-out reads them on a second connection
+    for number in range(3):
+        profile = Profile.objects.create(identity=f"user-{number}")
+        ProfileEvent.objects.create(profile=profile, name="App Launched", occurred_at=NOW)
+
+
+def draft(**fields) -> Campaign:
+    defaults = {
+        "name": "Monthly digest",
+        "webhook": make_webhook(),
+        "rule": LAUNCHED,
+        "profile_fields": ["Identity"],
+        "delivery_type": "one_time",
+        "send_at": NOW + timedelta(hours=1),
+    }
+    return Campaign.objects.create(**{**defaults, **fields})
+
+
+def test_publishing_a_one_time_campaign_schedules_its_send(db):
+    campaign = draft()
+
+    scheduling.publish(campaign, NOW)
+
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.next_run_at) == ("scheduled", NOW + timedelta(hours=1))
+    assert campaign.published_at == NOW
+
+
+def test_publishing_says_what_is_missing(db):
+    with pytest.raises(scheduling.PublishRefused) as refused:
+        scheduling.publish(draft(webhook=None, rule=None), NOW)
+    assert refused.value.problems == [
+        "Choose the webhook to send to.",
+        "Choose who receives it: a segment, or build one.",
+    ]
+    with pytest.raises(scheduling.PublishRefused, match="has already passed"):
+        scheduling.publish(draft(send_at=NOW - timedelta(minutes=1)), NOW)
+    with pytest.raises(scheduling.PublishRefused, match="is paused"):
+        scheduling.publish(draft(webhook=make_webhook(is_active=False)), NOW)
+
+
+def test_a_recurring_campaign_starts_on_its_day_in_its_time_zone(db):
+    campaign = draft(
+        delivery_type="recurring",
+        timezone="Europe/Berlin",
+        recurrence={"every": "monthly", "day": 7, "at": "10:00"},
+    )
+
+    scheduling.publish(campaign, NOW)
+
+    campaign.refresh_from_db()
+    assert campaign.next_run_at == datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def test_a_due_one_time_send_starts_once_and_completes(members):
+    campaign = draft()
+    scheduling.publish(campaign, NOW)
+    at = NOW + timedelta(hours=1, seconds=20)
+
+    starts = scheduling.due_runs(at)
+
+    assert starts == [(campaign.pk, "2026-12-07T09:30Z")]
+    assert scheduling.due_runs(at + timedelta(seconds=15)) == []
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.next_run_at) == ("running", None)
+    run = scheduling.run(*starts[0])
+    assert (run.status, run.targets) == ("completed", 3)
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+    # The same occurrence again (a duplicated message) sends nothing more.
+    scheduling.run(*starts[0])
+    assert Delivery.objects.filter(campaign=campaign).count() == 1
+
+
+def test_a_recurring_campaign_moves_to_its_next_occurrence(members):
+    campaign = draft(
+        delivery_type="recurring",
+        timezone="Europe/Berlin",
+        recurrence={"every": "monthly", "day": 7, "at": "10:00"},
+    )
+    scheduling.publish(campaign, NOW)
+
+    starts = scheduling.due_runs(datetime(2026, 12, 7, 9, 0, 5, tzinfo=UTC))
+
+    assert starts == [(campaign.pk, "2026-12-07T09:00Z")]
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"
+    assert campaign.next_run_at == datetime(2027, 1, 7, 9, 0, tzinfo=UTC)
+    scheduling.run(*starts[0])
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"  # more occurrences to come
+
+
+def test_an_occurrence_missed_by_more_than_the_grace_is_never_sent(members):
+    campaign = draft()
+    scheduling.publish(campaign, NOW)
+
+    starts = scheduling.due_runs(NOW + timedelta(days=2))
+
+    assert starts == []
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+    missed = CampaignRun.objects.get(campaign=campaign)
+    assert missed.status == "failed" and missed.error.startswith("Missed: nothing was running")
+    assert not Delivery.objects.filter(campaign=campaign).exists()
+
+
+def test_beat_runs_the_dispatcher_and_workers_know_the_tasks():
+    from django.conf import settings
+
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    assert {"campaigns.dispatch_due", "campaigns.run_occurrence"} <= set(app.tasks)
+    assert settings.CELERY_BEAT_SCHEDULE["campaigns-due"]["task"] == "campaigns.dispatch_due"
