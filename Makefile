@@ -36,7 +36,7 @@ test: $(VENV)/.installed-dev
 test-sqlite: $(VENV)/.installed-dev
 	mkdir -p var && rm -f var/test-sqlite.sqlite3
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 DEBUG=true \
-	  $(BIN)/pytest -p no:cacheprovider tests/campaigns -m "not browser" $(SQLITE_PYTEST_ARGS)
+	  $(BIN)/pytest -p no:cacheprovider tests/campaigns -m "not browser and not worker" $(SQLITE_PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .

@@ -303,11 +303,14 @@ DELIVERIES_PROBE_INTERVAL = env_float("DELIVERIES_PROBE_INTERVAL", 30.0)
 DELIVERIES_PROBE_MAX_INTERVAL = env_float("DELIVERIES_PROBE_MAX_INTERVAL", 3600.0)
 DELIVERIES_DISABLE_AFTER = env_float("DELIVERIES_DISABLE_AFTER", 5 * 24 * 3600.0)
 
+# How often beat looks for scheduled campaign occurrences that are due.
+CAMPAIGNS_DISPATCH_INTERVAL = env_float("CAMPAIGNS_DISPATCH_INTERVAL", 15.0)
+
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due": {"task": "deliveries.dispatch_due", "schedule": DELIVERIES_DISPATCH_INTERVAL},
     "purge-expired": {"task": "deliveries.purge_expired", "schedule": 3600.0},
     "compact-rollups": {"task": "deliveries.compact_rollups", "schedule": 300.0},
-    "campaigns-due": {"task": "campaigns.dispatch_due", "schedule": 15.0},
+    "campaigns-due": {"task": "campaigns.dispatch_due", "schedule": CAMPAIGNS_DISPATCH_INTERVAL},
 }
 
 LOGGING = {

@@ -1,5 +1,6 @@
 """Publishing and beat: each scheduled occurrence starts once, never for a past date."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -129,3 +130,33 @@ def test_beat_runs_the_dispatcher_and_workers_know_the_tasks():
     app.loader.import_default_modules()
     assert {"campaigns.dispatch_due", "campaigns.run_occurrence"} <= set(app.tasks)
     assert settings.CELERY_BEAT_SCHEDULE["campaigns-due"]["task"] == "campaigns.dispatch_due"
+
+
+@pytest.mark.worker
+def test_beat_and_a_real_worker_send_a_published_campaign(receiver, start_workers):
+    from django.utils import timezone
+
+    from tests.support.processes import stop, wait_for
+
+    now = timezone.now()
+    for number in range(3):
+        profile = Profile.objects.create(identity=f"user-{number}")
+        ProfileEvent.objects.create(profile=profile, name="App Launched", occurred_at=now)
+    campaign = draft(
+        webhook=make_webhook(url=receiver.url + "/digest"), send_at=now + timedelta(seconds=2)
+    )
+    scheduling.publish(campaign, now)
+
+    worker = start_workers({"CAMPAIGNS_DISPATCH_INTERVAL": "0.5"})
+
+    def sent():
+        return Delivery.objects.filter(campaign=campaign, status="success").exists()
+
+    assert wait_for(sent, timeout=40), stop(worker)
+    [request] = receiver.received("/digest")
+    body = json.loads(request.body)
+    assert body["targetId"] == campaign.pk
+    assert sorted(p["Identity"] for p in body["profiles"]) == ["user-0", "user-1", "user-2"]
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+    assert CampaignRun.objects.get(campaign=campaign).status == "completed"
