@@ -13,6 +13,9 @@ class CampaignsConfig(AppConfig):
 
 
 def record_user_event(sender, identity, name, properties, occurred_at, **kwargs):
+    from campaigns import tasks
     from campaigns.profiles import records
 
-    return records.record_event(identity, name, properties, occurred_at)
+    event = records.record_event(identity, name, properties, occurred_at)
+    tasks.queue_live(event)  # the live campaigns it triggers, after the commit
+    return event
