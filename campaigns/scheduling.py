@@ -165,3 +165,42 @@ class _only_runner:
         if self.held:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)
+
+
+def pause(campaign: Campaign) -> None:
+    """Stop sending after the chunk being written; resume() carries on from there."""
+    Campaign.objects.filter(
+        pk=campaign.pk, status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING]
+    ).update(status=CampaignStatus.PAUSED, updated_at=timezone.now())
+
+
+def resume(campaign: Campaign, now: datetime | None = None) -> list[tuple[int, str]]:
+    """Back to sending. Returns the runs a pause left unfinished, to start again (they
+    resume from their cursor); a scheduled occurrence missed while paused is not sent."""
+    now = now or timezone.now()
+    campaign.refresh_from_db()
+    if campaign.status != CampaignStatus.PAUSED:
+        return []
+    if campaign.delivery_type == DeliveryType.RECURRING:
+        zone = ZoneInfo(campaign.timezone)
+        campaign.next_run_at = schedule.next_occurrence(recurrence_of(campaign), zone, now)
+    unfinished = list(
+        campaign.runs.filter(status=RunStatus.RUNNING).values_list("campaign_id", "occurrence")
+    )
+    waiting = campaign.next_run_at is not None and campaign.next_run_at > now
+    live = campaign.delivery_type == DeliveryType.LIVE
+    campaign.status = (
+        CampaignStatus.RUNNING if unfinished or live or not waiting else CampaignStatus.SCHEDULED
+    )
+    campaign.save(update_fields=["status", "next_run_at", "updated_at"])
+    return unfinished
+
+
+def stop(campaign: Campaign) -> None:
+    """Stop for good: nothing more is sent (what is already queued still goes out)."""
+    Campaign.objects.filter(pk=campaign.pk).exclude(status=CampaignStatus.COMPLETED).update(
+        status=CampaignStatus.STOPPED, next_run_at=None, updated_at=timezone.now()
+    )
+    campaign.runs.filter(status=RunStatus.RUNNING).update(
+        status=RunStatus.STOPPED, finished_at=timezone.now()
+    )

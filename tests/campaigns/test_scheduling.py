@@ -160,3 +160,37 @@ def test_beat_and_a_real_worker_send_a_published_campaign(receiver, start_worker
     campaign.refresh_from_db()
     assert campaign.status == "completed"
     assert CampaignRun.objects.get(campaign=campaign).status == "completed"
+
+
+def test_pause_resume_and_stop(members, monkeypatch):
+    from campaigns import fanout
+
+    campaign = draft(batch_size=1)
+    scheduling.publish(campaign, NOW)
+    [start] = scheduling.due_runs(NOW + timedelta(hours=1))
+    monkeypatch.setattr(fanout, "CHUNK", 1)
+    real = fanout._write
+
+    def pause_after_the_first(campaign, *args):
+        real(campaign, *args)
+        scheduling.pause(campaign)
+
+    monkeypatch.setattr(fanout, "_write", pause_after_the_first)
+    run = scheduling.run(*start)
+    assert (run.status, run.targets) == ("running", 1)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+
+    monkeypatch.setattr(fanout, "_write", real)
+    assert scheduling.resume(campaign) == [start]
+    run = scheduling.run(*start)
+    assert (run.status, run.targets) == ("completed", 3)
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+
+    later = draft(send_at=NOW + timedelta(days=3))
+    scheduling.publish(later, NOW)
+    scheduling.stop(later)
+    later.refresh_from_db()
+    assert (later.status, later.next_run_at) == ("stopped", None)
+    assert scheduling.due_runs(NOW + timedelta(days=3)) == []
