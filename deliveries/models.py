@@ -147,6 +147,14 @@ class Delivery(models.Model):
             models.Index("status", ACTIVITY, "id", name="delivery_log_status"),
             # Delivery log filtered by webhook, and search resolved to webhook ids.
             models.Index("webhook", ACTIVITY, "id", name="delivery_log_webhook"),
+            # Delivery log of one campaign (linked from the campaign's page).
+            models.Index(
+                "campaign",
+                ACTIVITY,
+                "id",
+                name="delivery_log_campaign",
+                condition=models.Q(campaign__isnull=False),
+            ),
             # Delivery log filtered by event type (and category, resolved to event types).
             models.Index("event_type", ACTIVITY, "id", name="delivery_log_event_type"),
             # Delivery log filtered or sorted by response code; no response counts as 0.

@@ -188,9 +188,8 @@ def progress_context(campaign: Campaign) -> dict:
     deliveries = Delivery.objects.filter(campaign=campaign).aggregate(
         delivered=Count("pk", filter=Q(status=DeliveryStatus.SUCCESS)),
         failed=Count("pk", filter=Q(status=DeliveryStatus.FAILED)),
-        pending=Count(
-            "pk", filter=Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.IN_PROGRESS])
-        ),
+        pending=Count("pk", filter=Q(status=DeliveryStatus.PENDING)),
+        sending=Count("pk", filter=Q(status=DeliveryStatus.IN_PROGRESS)),
         not_triggered=Count("pk", filter=Q(status=DeliveryStatus.NOT_TRIGGERED)),
     )
     return {

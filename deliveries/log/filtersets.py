@@ -81,6 +81,8 @@ class DeliveryFilterSet(django_filters.FilterSet):
         label="Failure reason",
     )
     source = django_filters.ChoiceFilter(choices=Source.choices, empty_label="Any source")
+    # By id: deliveries may not import campaigns (a campaign's page links here).
+    campaign = django_filters.NumberFilter(field_name="campaign_id", label="Campaign", min_value=1)
     range = django_filters.ChoiceFilter(
         choices=RANGE_CHOICES, method="filter_range", empty_label="Any time", label="Time"
     )

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, DeliveryType, RunStatus
-from deliveries.models import DeliveryStatus
+from deliveries.models import Delivery, DeliveryStatus
 from tests.factories import make_due_deliveries, make_webhook
 from webhooks.models import ActivityEntry
 
@@ -257,9 +257,10 @@ def test_the_progress_polls_while_a_run_is_sending(admin_client, webhook):
     assert 'hx-trigger="every 2s"' in html
     assert 'aria-valuenow="25"' in html  # 50 of 200 streamed
     counts = html[html.index('data-testid="delivery-counts"') :]
-    assert "<strong>3</strong> delivered" in counts
-    assert "<strong>2</strong> failed" in counts
-    assert "<strong>1</strong> pending" in counts
+    assert "<strong>3</strong></a> delivered" in counts
+    assert "<strong>2</strong></a> failed" in counts
+    assert "<strong>0</strong></a> pending" in counts
+    assert "<strong>1</strong></a> sending" in counts
 
 
 def test_the_progress_stops_polling_once_no_run_is_sending(admin_client, webhook):
@@ -328,3 +329,29 @@ def test_superusers_count_as_admins(db):
     client = Client()
     client.force_login(user)
     assert client.get(LIST).status_code == 200
+
+
+def test_every_delivery_count_opens_a_log_with_that_count(admin_client, webhook):
+    import re
+
+    campaign = running_campaign(webhook)
+    other = running_campaign(webhook)
+    for status, n in [("success", 3), ("failed", 2), ("pending", 4), ("in_progress", 1)]:
+        for _ in range(n):
+            Delivery.objects.create(
+                webhook=webhook, source="campaign", campaign=campaign, status=status
+            )
+    Delivery.objects.create(webhook=webhook, source="campaign", campaign=other, status="success")
+
+    html = admin_client.get(f"/admin/campaigns/{campaign.pk}/progress").content.decode()
+    counts = html[html.index('data-testid="delivery-counts"') :]
+    counts = counts[: counts.index("</span>")]
+    links = re.findall(r'<a href="([^"]+)"><strong>(\d+)</strong></a>', counts)
+
+    assert [int(n) for _, n in links] == [3, 2, 4, 1]
+    for href, n in links:
+        log = admin_client.get(href.replace("&amp;", "&")).content.decode()
+        assert f'data-testid="log-count">{n}<' in log, href
+    everything = re.search(r'<a href="([^"]+)">all in the log</a>', counts).group(1)
+    log = admin_client.get(everything.replace("&amp;", "&")).content.decode()
+    assert 'data-testid="log-count">10<' in log
