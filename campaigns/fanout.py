@@ -11,7 +11,6 @@ Memory stays flat: one chunk of profiles at a time.
 """
 
 import hashlib
-import logging
 import queue
 import threading
 from contextlib import contextmanager, suppress
@@ -37,8 +36,6 @@ from campaigns.models import (
 from campaigns.segments import evaluate, rules
 from deliveries.engine import wake
 from deliveries.models import Delivery, DeliveryStatus, Source
-
-logger = logging.getLogger(__name__)
 
 # Members per transaction: large enough to amortise the round trips, small enough that
 # a chunk's profiles and payloads stay a few megabytes.

@@ -1,5 +1,6 @@
 """Segment pages: the list, the builder (with its live preview) and deletion."""
 
+import functools
 import time
 import zoneinfo
 
@@ -32,7 +33,12 @@ DATE_WHENS = [
     ("today", "is today"),
     ("anniversary", "has its anniversary today (any year)"),
 ]
-TIME_ZONES = sorted(zoneinfo.available_timezones())
+
+
+@functools.cache
+def time_zones() -> list[str]:
+    # Read from the tz database once, when a builder page first needs it.
+    return sorted(zoneinfo.available_timezones())
 
 
 @require_GET
@@ -142,19 +148,22 @@ def _render_builder(
         "value_types": VALUE_TYPES,
         "within_units": ["minutes", "hours", "days"],
         "date_whens": DATE_WHENS,
-        "time_zones": TIME_ZONES,
         "action_url": (
             reverse("campaigns:segment", args=[segment.pk])
             if segment
             else reverse("campaigns:segment_new")
         ),
-        "event_names": vocabulary.event_names(),
-        "profile_properties": vocabulary.profile_properties(),
-        "event_properties": vocabulary.event_properties(),
     }
     template = "campaigns/segments/builder.html"
     if is_partial(request) and request.method == "POST":
-        template += "#form"
+        template += "#form"  # the suggestions (datalists) stay on the page, outside it
+    else:
+        context |= {
+            "event_names": vocabulary.event_names(),
+            "profile_properties": vocabulary.profile_properties(),
+            "event_properties": vocabulary.event_properties(),
+            "time_zones": time_zones(),
+        }
     return render(request, template, context, status=status)
 
 
