@@ -15,7 +15,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns import fanout, schedule
-from campaigns.models import Campaign, CampaignRun, CampaignStatus, DeliveryType, RunStatus
+from campaigns.content import template
+from campaigns.models import (
+    BodyMode,
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    DeliveryType,
+    RunStatus,
+)
 
 # pg_try_advisory_lock(namespace, campaign id): one run of a campaign at a time.
 LOCK_NAMESPACE = 0x0CA3
@@ -51,38 +59,58 @@ def first_run(campaign: Campaign, now: datetime) -> datetime | None:
     return schedule.next_occurrence(recurrence_of(campaign), ZoneInfo(campaign.timezone), now)
 
 
+def problems(campaign: Campaign, now: datetime | None = None) -> list[str]:
+    """What stops the campaign from being published now, one sentence each."""
+    now = now or timezone.now()
+    found = []
+    if campaign.webhook is None:
+        found.append("Choose the webhook to send to.")
+    elif not campaign.webhook.is_active:
+        found.append(f"The webhook “{campaign.webhook.name}” is paused.")
+    if campaign.segment_id is None and not campaign.rule:
+        found.append("Choose who receives it: a segment, or build one.")
+    if campaign.delivery_type == DeliveryType.ONE_TIME and campaign.send_at is None:
+        found.append("Choose when to send it.")
+    if campaign.delivery_type == DeliveryType.RECURRING and not campaign.recurrence:
+        found.append("Choose when it repeats.")
+    if campaign.delivery_type == DeliveryType.LIVE and not campaign.trigger_event:
+        found.append("Choose the event that triggers it.")
+    found += _content_problems(campaign)
+    if not found:
+        try:
+            next_run = first_run(campaign, now)
+        except ValueError as error:
+            found.append(str(error))
+        else:
+            if next_run is None and campaign.delivery_type == DeliveryType.RECURRING:
+                found.append("The recurrence has ended: no occurrence is left.")
+    return found
+
+
+def _content_problems(campaign: Campaign) -> list[str]:
+    if campaign.body_mode == BodyMode.CUSTOM:
+        if not campaign.custom_body.strip():
+            return ["Write the custom body, or send profile variables."]
+        if template.check(campaign.custom_body):
+            return ["The custom body has errors: fix them on the What step."]
+    elif not campaign.profile_fields:
+        return ["Choose the profile variables to send."]
+    return []
+
+
 def publish(campaign: Campaign, now: datetime | None = None) -> None:
     """Schedule the campaign (or, for a live one, start listening); PublishRefused
     lists what is missing."""
     now = now or timezone.now()
-    problems = []
-    if campaign.webhook is None:
-        problems.append("Choose the webhook to send to.")
-    elif not campaign.webhook.is_active:
-        problems.append(f"The webhook “{campaign.webhook.name}” is paused.")
-    if campaign.segment_id is None and not campaign.rule:
-        problems.append("Choose who receives it: a segment, or build one.")
-    if campaign.delivery_type == DeliveryType.ONE_TIME and campaign.send_at is None:
-        problems.append("Choose when to send it.")
-    if campaign.delivery_type == DeliveryType.LIVE and not campaign.trigger_event:
-        problems.append("Choose the event that triggers it.")
-    next_run = None
-    if not problems:
-        try:
-            next_run = first_run(campaign, now)
-        except ValueError as error:
-            problems.append(str(error))
-        else:
-            if next_run is None and campaign.delivery_type == DeliveryType.RECURRING:
-                problems.append("The recurrence has ended: no occurrence is left.")
-    if problems:
-        raise PublishRefused(problems)
+    found = problems(campaign, now)
+    if found:
+        raise PublishRefused(found)
     campaign.status = (
         CampaignStatus.RUNNING
         if campaign.delivery_type == DeliveryType.LIVE
         else CampaignStatus.SCHEDULED
     )
-    campaign.next_run_at = next_run
+    campaign.next_run_at = first_run(campaign, now)
     campaign.published_at = now
     campaign.save(update_fields=["status", "next_run_at", "published_at", "updated_at"])
 

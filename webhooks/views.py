@@ -3,6 +3,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -35,12 +36,31 @@ def _save_webhook(request: HtmxRequest, webhook: Webhook | None) -> HttpResponse
                     f"webhook.{verb}", f"Webhook “{saved.name}” {verb}", request.user
                 )
             messages.success(request, f"Webhook “{saved.name}” {verb}.")
+            back = _back_url(request)
+            if back:
+                return redirect(f"{back}{'&' if '?' in back else '?'}webhook={saved.pk}")
             return redirect("webhooks:list")
         status = 422
     else:
         status = 200
-    context = {"form": form, "headers": headers, "webhook": webhook, "nav": "webhooks"}
+    context = {
+        "form": form,
+        "headers": headers,
+        "webhook": webhook,
+        "nav": "webhooks",
+        "back": _back_url(request),
+    }
     return render(request, "webhooks/form.html", context, status=status)
+
+
+def _back_url(request: HtmxRequest) -> str:
+    """Where to return with the new webhook (a campaign's webhook step sends people
+    here), when it is a page of this site."""
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return back if safe and back.startswith("/") else ""
 
 
 # Every field of the webhook form may carry a credential (the password, header values):

@@ -78,13 +78,13 @@ def segment_builder(request: HtmxRequest, pk: int | None = None) -> HttpResponse
     segment = get_object_or_404(Segment, pk=pk) if pk is not None else None
     if request.method == "GET":
         builder = Builder.from_segment(segment) if segment else Builder()
-        return _render_builder(request, builder, segment)
+        return render_builder(request, builder, segment)
     builder = Builder.from_post(request.POST)
     edit = request.POST.get("edit", "")
     if edit or "refresh" in request.POST:
         # An add/remove button or a change of category: show the form again, unsaved.
         builder.apply(edit)
-        response = _render_builder(request, builder, segment)
+        response = render_builder(request, builder, segment)
         return trigger_client_event(response, "refresh-preview")
     rule = builder.validate()
     name = builder.name.strip()
@@ -92,7 +92,7 @@ def segment_builder(request: HtmxRequest, pk: int | None = None) -> HttpResponse
     if duplicate:
         builder.errors.setdefault("name", []).append("Another segment has this name.")
     if rule is None or duplicate:
-        return _render_builder(request, builder, segment, status=422)
+        return render_builder(request, builder, segment, status=422)
     with transaction.atomic():
         segment = segment or Segment()
         created = segment.pk is None
@@ -136,23 +136,34 @@ def segment_delete(request: HtmxRequest, pk: int) -> HttpResponse:
     return redirect("campaigns:segments")
 
 
-def _render_builder(
-    request: HtmxRequest, builder: Builder, segment: Segment | None, status: int = 200
+def render_builder(
+    request: HtmxRequest,
+    builder: Builder,
+    segment: Segment | None = None,
+    status: int = 200,
+    *,
+    campaign=None,
+    action_url: str = "",
 ) -> HttpResponse:
+    """The builder page: for a saved segment, or (``campaign``) a campaign's ad-hoc
+    audience, which has no name and posts to ``action_url``."""
+    if not action_url:
+        action_url = (
+            reverse("campaigns:segment", args=[segment.pk])
+            if segment
+            else reverse("campaigns:segment_new")
+        )
     context = {
         "builder": builder,
         "segment": segment,
-        "nav": "segments",
+        "campaign": campaign,
+        "nav": "campaigns" if campaign else "segments",
         "categories": rules.CATEGORIES,
         "operators": rules.OPERATOR_LABELS,
         "value_types": VALUE_TYPES,
         "within_units": ["minutes", "hours", "days"],
         "date_whens": DATE_WHENS,
-        "action_url": (
-            reverse("campaigns:segment", args=[segment.pk])
-            if segment
-            else reverse("campaigns:segment_new")
-        ),
+        "action_url": action_url,
     }
     template = "campaigns/segments/builder.html"
     if is_partial(request) and request.method == "POST":
