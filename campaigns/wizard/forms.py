@@ -10,6 +10,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from campaigns import schedule, scheduling
@@ -29,6 +30,16 @@ MAX_BATCH = 1000
 MAX_LINKED = 5
 # A name ``linked.<name>`` can be written with in Liquid.
 LINKED_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _bound(field: forms.IntegerField, low: int | None, high: int | None) -> None:
+    """Limit a model form's number field (its model field has no such limits)."""
+    if low is not None:
+        field.validators.append(MinValueValidator(low))
+        field.widget.attrs["min"] = low
+    if high is not None:
+        field.validators.append(MaxValueValidator(high))
+        field.widget.attrs["max"] = high
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -97,8 +108,7 @@ class DeliveryForm(forms.ModelForm):
         if campaign.pk and campaign.status != CampaignStatus.DRAFT:
             self.fields["delivery_type"].disabled = True
             self.fields["delivery_type"].help_text = "Fixed once published."
-        self.fields["trigger_delay_minutes"].max_value = 60 * 24 * 30
-        self.fields["trigger_delay_minutes"].widget.attrs["max"] = 60 * 24 * 30
+        _bound(self.fields["trigger_delay_minutes"], 0, 60 * 24 * 30)
 
     def clean_timezone(self) -> str:
         name = self.cleaned_data["timezone"].strip()
@@ -202,9 +212,7 @@ class GoalForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        window = self.fields["goal_window_days"]
-        window.min_value, window.max_value = 1, 90
-        window.widget.attrs.update(min=1, max=90)
+        _bound(self.fields["goal_window_days"], 1, 90)
 
 
 class WhoForm(forms.ModelForm):
@@ -233,11 +241,8 @@ class WhoForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["segment"].queryset = Segment.objects.order_by("name")
         self.fields["segment"].empty_label = "Choose a segment…"
-        control = self.fields["control_percent"]
-        control.min_value, control.max_value = 0, 90
-        control.widget.attrs.update(min=0, max=90)
-        self.fields["target_cap"].min_value = 1
-        self.fields["target_cap"].widget.attrs["min"] = 1
+        _bound(self.fields["control_percent"], 0, 90)
+        _bound(self.fields["target_cap"], 1, None)
         if self.instance.rule and not self.instance.segment_id:
             self.initial["audience"] = "adhoc"
 
@@ -301,9 +306,7 @@ class WhatForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         campaign = self.instance
-        batch = self.fields["batch_size"]
-        batch.min_value, batch.max_value = 1, MAX_BATCH
-        batch.widget.attrs.update(min=1, max=MAX_BATCH)
+        _bound(self.fields["batch_size"], 1, MAX_BATCH)
         self.initial.setdefault("profile_fields", campaign.profile_fields)
         if campaign.profile_properties is not None:
             self.initial["properties_scope"] = "chosen"
