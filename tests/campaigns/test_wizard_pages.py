@@ -273,7 +273,10 @@ def test_bad_content_is_a_form_error(admin_client, fields, message):
 
 def test_a_custom_liquid_body_is_saved(admin_client):
     campaign = create(admin_client)
-    body = '{"emails": [{% for p in profiles %}{{ p.Email | json }}{% unless forloop.last %},{% endunless %}{% endfor %}]}'
+    body = (
+        '{"emails": [{% for p in profiles %}{{ p.Email | json }}'
+        "{% unless forloop.last %},{% endunless %}{% endfor %}]}"
+    )
     response = admin_client.post(step(campaign, "what"), what(body_mode="custom", custom_body=body))
     assert response.status_code == 302
     campaign.refresh_from_db()
