@@ -24,6 +24,9 @@ WAITING_STATUSES = [DeliveryStatus.PENDING, DeliveryStatus.IN_PROGRESS, Delivery
 class Source(models.TextChoices):
     EVENT = "event", "Event"
     CAMPAIGN = "campaign", "Campaign"
+    # A campaign's "send a test webhook": sent to the campaign's webhook, but without the
+    # campaign, so it stays out of the campaign's figures (campaigns/test_send.py).
+    TEST = "test", "Test"
 
 
 class Trigger(models.TextChoices):
@@ -48,6 +51,10 @@ class FailureReason(models.TextChoices):
     # A worker claimed the delivery and stopped before recording the attempt, and the
     # retries the policy allows were used up meanwhile.
     LEASE_EXPIRED = "lease_expired", "Sender stopped (lease ran out)"
+    # A campaign's body could not be built for this delivery, so nothing was sent: its
+    # Liquid template failed, or one of its linked-content sources did.
+    TEMPLATE_ERROR = "template_error", "Template error"
+    LINKED_CONTENT_ERROR = "linked_content_error", "Linked content error"
 
 
 # What the log's "Attempted At" shows and sorts by: the latest attempt, or the creation of
@@ -118,7 +125,17 @@ class Delivery(models.Model):
     )
     category = models.CharField(max_length=50, blank=True)
     # Campaign deliveries carry their own batched payload; event deliveries send the event's.
+    # A JSON document is sent serialised; a string is a body rendered at fan-out (a Liquid
+    # custom body), sent byte for byte as it was rendered, so a retry sends it again.
     payload = models.JSONField(null=True, blank=True)
+    # How to send it, fixed when the delivery is written so a retry after the campaign was
+    # edited sends the same request. The database defaults are an event delivery's, so
+    # writers that name their columns (COPY in fan-out and the benchmarks) may leave them.
+    content_type = models.CharField(
+        max_length=50, default="application/json", db_default="application/json"
+    )
+    # Appended to the webhook's URL (urlencoded pairs): a campaign's query parameters.
+    query = models.CharField(max_length=2000, blank=True, default="", db_default="")
     status = models.CharField(
         max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
@@ -199,6 +216,11 @@ class Delivery(models.Model):
     @property
     def gave_up(self) -> bool:
         return self.status == DeliveryStatus.FAILED and self.next_attempt_at is None
+
+    @property
+    def rendered_body(self) -> str | None:
+        """The body as a campaign's template rendered it (shown as is), if it was."""
+        return self.payload if isinstance(self.payload, str) else None
 
 
 class DeliveryAttempt(models.Model):

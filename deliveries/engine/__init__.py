@@ -20,21 +20,32 @@ Other apps call only what this package exports below, nothing deeper:
 - ``send_batch(deliveries, trigger, user)``: send claimed deliveries and record them.
 - ``start_retry(delivery, user, replay=False)``, ``RetryRefused``: a manual retry; queue
   ``tasks.retry_delivery`` after the commit.
+- ``record_unsent(failures)``: record deliveries whose body could not be built as failed
+  attempts (log, stats), e.g. a campaign template that failed for one batch.
+- ``url_with_query(url, query)``: where a delivery with a ``query`` is sent.
+- ``fetch(url, timeout, max_bytes)``, ``FetchFailed``: a GET through the outbound guard
+  (a campaign's linked content).
 """
 
 from deliveries.engine.batches import send_batch
 from deliveries.engine.claim import claim
 from deliveries.engine.emit import MAX_PAYLOAD_BYTES, UnknownEventType, emit
 from deliveries.engine.manual import RetryRefused, start_retry
+from deliveries.engine.record import record_unsent
+from deliveries.engine.sender import FetchFailed, fetch, url_with_query
 from deliveries.engine.wakeups import wake
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "FetchFailed",
     "RetryRefused",
     "UnknownEventType",
     "claim",
     "emit",
+    "fetch",
+    "record_unsent",
     "send_batch",
     "start_retry",
+    "url_with_query",
     "wake",
 ]

@@ -12,7 +12,12 @@ from django.utils import timezone
 
 from deliveries.engine import health
 from deliveries.engine.retry import is_permanent, next_delay
-from deliveries.engine.sender import AttemptResult, OutgoingRequest
+from deliveries.engine.sender import (
+    CONTENT_FAILURES,
+    AttemptResult,
+    OutgoingRequest,
+    url_with_query,
+)
 from deliveries.engine.storable import clean_text, short
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, FailureReason, Trigger
 from deliveries.stats import rollups
@@ -51,7 +56,8 @@ def record(
             except DatabaseError as row_error:
                 _record_failure(attempt, delivery, row_error, now)
     try:
-        health.observe(results, now)
+        # A body that could not be built says nothing of the endpoint.
+        health.observe([r for r in results if r[2].failure_reason not in CONTENT_FAILURES], now)
     except DatabaseError:  # the attempts are written; health catches up with the next ones
         logger.exception("Could not update endpoint health")
 
@@ -66,7 +72,8 @@ def _attempt(delivery, request, result, trigger, user, now) -> DeliveryAttempt:
         triggered_by=user,
         request_url=clean_text(request.url),
         request_headers={k: clean_text(v) for k, v in request.recorded_headers.items()},
-        request_body=request.body.decode(),  # our own JSON: ASCII
+        # Our JSON, or a body a campaign rendered (UTF-8, checked before it was stored).
+        request_body=clean_text(request.body.decode(errors="replace")),
         success=result.success,
         response_code=result.response_code,
         response_headers=result.response_headers,
@@ -119,6 +126,34 @@ def give_up(deliveries: list[Delivery], now) -> None:
         delivery.last_attempt_at = now
         _fail(delivery, FailureReason.LEASE_EXPIRED, now)
     _write(attempts, deliveries)
+
+
+def record_unsent(failures: list[tuple[Delivery, str, str]], now=None) -> None:
+    """Record ``(delivery, reason, detail)`` as failed attempts that sent nothing: the
+    delivery's body could not be built (``template_error``, ``linked_content_error``).
+
+    Each one is an attempt like any other (in the log, its detail, the stats rollups),
+    and its delivery is failed for good. Each ``attempt_count`` must already count this
+    attempt, as a claim would have. Call it in the transaction that wrote the deliveries.
+    """
+    now = now or timezone.now()
+    attempts = []
+    for delivery, reason, detail in failures:
+        attempts.append(
+            DeliveryAttempt(
+                delivery=delivery,
+                webhook_id=delivery.webhook_id,
+                number=delivery.attempt_count,
+                attempted_at=now,
+                request_url=clean_text(url_with_query(delivery.webhook.url, delivery.query)),
+                failure_reason=reason,
+                failure_detail=short(detail),
+            )
+        )
+        delivery.last_attempt_at = now
+        _fail(delivery, reason, now)
+    if attempts:
+        _write(attempts, [delivery for delivery, _, _ in failures])
 
 
 def _fail(delivery: Delivery, reason: str, now) -> None:

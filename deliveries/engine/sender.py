@@ -1,5 +1,8 @@
 """One HTTP try of one delivery: build the signed request, send it, classify the outcome.
 
+Also ``fetch``, the guarded GET a campaign's linked content is read with: the same
+session, outbound guard, deadline and vocabulary of failures as a delivery.
+
 Nothing here touches the database; ``claim`` and ``record`` do.
 """
 
@@ -8,6 +11,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,6 +38,8 @@ class OutgoingRequest:
     recorded_headers: dict[str, str]
     timeout: float
     auth: tuple[str, str] | None = None
+    # (reason, detail) when there is nothing to send: the attempt fails without a request.
+    refused: tuple[str, str] | None = None
 
 
 @dataclass
@@ -51,8 +57,15 @@ class AttemptResult:
     failure_detail: str = ""
 
 
+# Failures of a campaign body built at fan-out: such a delivery has no body to send.
+CONTENT_FAILURES = {FailureReason.TEMPLATE_ERROR, FailureReason.LINKED_CONTENT_ERROR}
+
+
 def delivery_body(delivery: Delivery) -> bytes:
-    """The JSON sent: the event in an envelope, or a campaign's own payload."""
+    """The bytes sent: the event in an envelope, a campaign's own payload, or the body a
+    campaign's template rendered (a string payload), exactly as rendered."""
+    if isinstance(delivery.payload, str) and delivery.event_id is None:
+        return delivery.payload.encode()
     if delivery.event_id is None:
         document = delivery.payload
     else:
@@ -66,12 +79,25 @@ def delivery_body(delivery: Delivery) -> bytes:
     return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
+def url_with_query(url: str, query: str) -> str:
+    """``url`` with the urlencoded ``query`` appended to its own query, if any."""
+    if not query:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # the send reports the URL as invalid
+        return url
+    joined = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit(parts._replace(query=joined))
+
+
 def build_request(delivery: Delivery, timestamp: int | None = None) -> OutgoingRequest:
+    """The signed request of ``delivery``: what ``send`` sends and ``record`` records."""
     webhook = delivery.webhook
     body = delivery_body(delivery)
     timestamp = int(time.time()) if timestamp is None else timestamp
     headers = {
-        "Content-Type": "application/json",
+        "Content-Type": delivery.content_type,
         "User-Agent": USER_AGENT,
         "X-Webhook-Event": delivery.event_type.name if delivery.event_type else "campaign",
         **signature_headers(webhook.signing_secrets(), f"msg_{delivery.pk}", timestamp, body),
@@ -85,13 +111,24 @@ def build_request(delivery: Delivery, timestamp: int | None = None) -> OutgoingR
     if webhook.basic_auth_username or webhook.basic_auth_password:
         auth = (webhook.basic_auth_username, webhook.basic_auth_password)
         recorded["Authorization"] = f"Basic {REDACTED}"
+    refused = None
+    if delivery.event_id is None and delivery.payload is None:
+        # Its body could not be built at fan-out (a manual retry got here): say so again
+        # rather than send "null".
+        reason = delivery.last_failure_reason
+        refused = (
+            reason if reason in CONTENT_FAILURES else FailureReason.INTERNAL_ERROR,
+            "Nothing to send: this campaign delivery's body could not be built when the "
+            "campaign ran (see its first attempt).",
+        )
     return OutgoingRequest(
-        url=webhook.url,
+        url=url_with_query(webhook.url, delivery.query),
         body=body,
         headers=headers,
         recorded_headers=recorded,
         timeout=webhook.timeout_seconds,
         auth=auth,
+        refused=refused,
     )
 
 
@@ -112,6 +149,11 @@ def send(request: OutgoingRequest) -> AttemptResult:
 
 
 def _send(request: OutgoingRequest, started_at: datetime) -> AttemptResult:
+    if request.refused:
+        reason, detail = request.refused
+        return AttemptResult(
+            success=False, started_at=started_at, failure_reason=reason, failure_detail=detail
+        )
     problem = url_problem(request.url)
     if problem:
         return AttemptResult(
@@ -174,6 +216,55 @@ def _read_response(response: requests.Response) -> AttemptResult:
         if 300 <= response.status_code < 400:
             result.failure_detail += " (redirects are not followed)"
     return result
+
+
+class FetchFailed(Exception):
+    """A GET that brought back nothing usable; the message says why."""
+
+
+@dataclass
+class Fetched:
+    content_type: str
+    body: bytes
+
+
+def fetch(url: str, timeout: float, max_bytes: int) -> Fetched:
+    """GET ``url`` as the sender posts: through the outbound guard (a refused address is
+    never connected to), no redirects, ``timeout`` seconds in all. Returns a 2xx answer
+    of at most ``max_bytes``; raises ``FetchFailed`` for anything else."""
+    problem = url_problem(url)
+    if problem:
+        raise FetchFailed(f"Invalid URL: {problem}")
+    with deadline(timeout) as limit:
+        try:
+            response = thread_session().get(
+                url,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json, text/*;q=0.9"},
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                return _fetched(response, max_bytes)
+            finally:
+                response.close()
+        except (requests.RequestException, OSError) as error:
+            detail = _classify(error)[1]
+            if limit.fired:
+                detail = f"no complete answer within {timeout} s"
+            raise FetchFailed(detail) from error
+
+
+def _fetched(response: requests.Response, max_bytes: int) -> Fetched:
+    if not 200 <= response.status_code < 300:
+        raise FetchFailed(f"HTTP {response.status_code}")
+    chunks, size = [], 0
+    for chunk in response.iter_content(16 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchFailed(f"the answer is larger than {max_bytes // 1024} KiB")
+    return Fetched(response.headers.get("Content-Type", ""), b"".join(chunks))
 
 
 def _classify(error: BaseException) -> tuple[str, str]:
