@@ -8,6 +8,11 @@ engine then sends like any other (signatures, fair share, retries, log, stats). 
 run's counters and cursor move in the same transaction, so a run that dies resumes
 after the last chunk it wrote, and running the same occurrence again never sends twice.
 Memory stays flat: one chunk of profiles at a time.
+
+Profile-variables payloads are built in SQL and written by COPY on PostgreSQL
+(``fanout_copy``); custom Liquid bodies, and everything on SQLite, are built in Python
+by the run's ``Composer`` (``fanout_orm``), where a batch whose template or linked
+content fails becomes one failed delivery and the run goes on.
 """
 
 import hashlib
@@ -18,30 +23,15 @@ from contextlib import contextmanager, suppress
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from campaigns import fanout_copy
-from campaigns.content.payload import (
-    PROFILE_FIELDS,
-    Recipient,
-    profile_entry,
-    profile_variables_body,
-)
-from campaigns.models import (
-    Campaign,
-    CampaignRecipient,
-    CampaignRun,
-    CampaignStatus,
-    Profile,
-    RunStatus,
-)
+from campaigns import fanout_copy, fanout_orm
+from campaigns.content.compose import Composer
+from campaigns.models import BodyMode, Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.segments import evaluate, rules
 from deliveries.engine import wake
-from deliveries.models import Delivery, DeliveryStatus, Source
 
 # Members per transaction: large enough to amortise the round trips, small enough that
 # a chunk's profiles and payloads stay a few megabytes.
 CHUNK = 5000
-PROFILE_COLUMNS = ("id", "identity", "email", "object_id", "push_token", "properties")
-ALL_FIELDS = list(PROFILE_FIELDS)
 
 
 class NothingToSend(Exception):
@@ -58,6 +48,8 @@ def run_occurrence(campaign_id: int, occurrence: str, now=None) -> CampaignRun:
     if run.status != RunStatus.RUNNING:
         return run  # Done (or stopped) before: an occurrence is sent once.
     entries: dict[int, str] = {}  # PostgreSQL: each pending target's entry, built in SQL
+    # The run's bodies and linked-content cache, unless COPY writes the payloads built in SQL.
+    composer = None if _copies(campaign) else Composer(campaign)
     with _member_chunks(campaign, rule, now, run.cursor) as (count, chunks):
         if run.streamed == 0:
             CampaignRun.objects.filter(pk=run.pk).update(members=count)
@@ -69,11 +61,11 @@ def run_occurrence(campaign_id: int, occurrence: str, now=None) -> CampaignRun:
                 return _halt(run, status)
             entries.update(row for row in rows if row[1] is not None)
             pending += [row[0] for row in rows]
-            pending, capped = _write_ready(campaign, run, pending, entries, final=False)
+            pending, capped = _write_ready(campaign, run, pending, entries, composer, final=False)
             if capped:
                 break
         else:
-            _write_ready(campaign, run, pending, entries, final=True)
+            _write_ready(campaign, run, pending, entries, composer, final=True)
     CampaignRun.objects.filter(pk=run.pk).update(
         status=RunStatus.COMPLETED, finished_at=timezone.now()
     )
@@ -99,7 +91,8 @@ def _member_chunks(campaign: Campaign, rule: rules.Rule, now, after: int):
             finally:
                 chunks.close()  # its cursor, before the table is dropped
         return
-    select, params = fanout_copy.entry_select(campaign)
+    # Only COPY's payloads use the entries built in SQL; the others read the profiles.
+    select, params = fanout_copy.entry_select(campaign) if _copies(campaign) else ("NULL", [])
     handoff: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
@@ -165,8 +158,18 @@ def in_control(campaign_id: int, profile_id: int, percent: int) -> bool:
     return int.from_bytes(digest) % 10_000 < percent * 100
 
 
+def _copies(campaign: Campaign) -> bool:
+    """Whether the payloads are built in SQL and written by COPY (``fanout_copy``)."""
+    return connection.vendor == "postgresql" and campaign.body_mode != BodyMode.CUSTOM
+
+
 def _write_ready(
-    campaign: Campaign, run: CampaignRun, pending: list[int], entries: dict, final: bool
+    campaign: Campaign,
+    run: CampaignRun,
+    pending: list[int],
+    entries: dict,
+    composer: Composer | None,
+    final: bool,
 ) -> tuple[list[int], bool]:
     """Write the members of ``pending`` that fill whole payloads (all of them when
     ``final``), in one transaction; return the rest, and whether the cap was reached.
@@ -189,15 +192,19 @@ def _write_ready(
     if boundary is None:
         return pending, capped
     handled = [pk for pk in pending if pk <= boundary]
+    written = targets[:count]
+    # Bodies built in Python are built before the transaction: linked content may wait
+    # on other servers, and nothing should be held open meanwhile.
+    built = fanout_orm.build(composer, written, campaign.batch_size) if composer else None
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # A chunk lost in a crash is lost with its cursor (one transaction), and the
             # resumed run writes it again: no need to wait for each commit's flush.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
-        written = targets[:count]
         held = [pk for pk in handled if pk in control]
-        _write(campaign, run, handled, [(pk, entries.pop(pk, None)) for pk in written], held)
+        targeted = [(pk, entries.pop(pk, None)) for pk in written]
+        _write(campaign, run, handled, targeted, held, composer, built)
         for pk in held:
             entries.pop(pk, None)
     transaction.on_commit(wake)
@@ -210,15 +217,18 @@ def _write(
     handled: list[int],
     targets: list[tuple[int, str | None]],
     control: list,
+    composer: Composer | None,
+    built: list[fanout_orm.Built] | None,
 ) -> None:
-    """Write the targets (with their entries on PostgreSQL) and the control members."""
+    """Write the targets (by COPY with their entries, or as ``built``) and the control
+    members."""
     size = campaign.batch_size
-    if connection.vendor == "postgresql":
+    if composer is None:
         batches = [targets[i : i + size] for i in range(0, len(targets), size)]
         payloads = fanout_copy.write(campaign, run, batches, control)
         sent = len(targets)
     else:
-        payloads, sent = _write_with_orm(campaign, run, [pk for pk, _ in targets], control)
+        payloads, sent = fanout_orm.write(campaign, run, composer, built or [], control)
     run.streamed += len(handled)
     run.targets += sent
     run.control += len(control)
@@ -231,57 +241,6 @@ def _write(
         payloads=run.payloads,
         cursor=run.cursor,
     )
-
-
-def _write_with_orm(campaign: Campaign, run: CampaignRun, targets: list[int], control: list) -> int:
-    """The portable path (SQLite, for ``make run``); PostgreSQL uses ``fanout_copy``.
-    Returns the numbers of deliveries and of profiles in them."""
-    rows = list(Profile.objects.filter(pk__in=targets).order_by("pk").values(*PROFILE_COLUMNS))
-    size = campaign.batch_size
-    batches = [rows[i : i + size] for i in range(0, len(rows), size)]
-    now = timezone.now()
-    active = campaign.webhook.is_active
-    deliveries = [
-        Delivery(
-            webhook=campaign.webhook,
-            source=Source.CAMPAIGN,
-            campaign=campaign,
-            category="Campaign",
-            payload=_body(campaign, batch),
-            status=DeliveryStatus.PENDING if active else DeliveryStatus.NOT_TRIGGERED,
-            next_attempt_at=now if active else None,
-            created_at=now,
-        )
-        for batch in batches
-    ]
-    Delivery.objects.bulk_create(deliveries)
-    recipients = [
-        CampaignRecipient(run=run, profile_id=profile["id"], delivery_id=delivery.pk)
-        for batch, delivery in zip(batches, deliveries, strict=True)
-        for profile in batch
-    ]
-    recipients += [CampaignRecipient(run=run, profile_id=pk, control=True) for pk in control]
-    CampaignRecipient.objects.bulk_create(recipients, batch_size=5000)
-    return len(deliveries), len(rows)
-
-
-def _body(campaign: Campaign, batch: list[dict]) -> dict:
-    entries = [
-        profile_entry(
-            Recipient(
-                identity=p["identity"],
-                email=p["email"],
-                object_id=p["object_id"],
-                push_token=p["push_token"],
-                properties=p["properties"] or {},
-                event_properties=None,
-            ),
-            campaign.profile_fields,
-            campaign.profile_properties,
-        )
-        for p in batch
-    ]
-    return profile_variables_body(campaign.pk, campaign.key_values, entries)
 
 
 def _halt(run: CampaignRun, status: str) -> CampaignRun:

@@ -13,6 +13,7 @@ import json
 from django.db import connection
 from django.utils import timezone
 
+from campaigns.content.compose import content_type_of, query_string
 from campaigns.content.payload import PROFILE_FIELDS
 from deliveries.models import Delivery, DeliveryStatus, Source
 
@@ -32,7 +33,7 @@ _SOME_PROPERTIES = (
 )
 _DELIVERY_COLUMNS = (
     "id, webhook_id, source, campaign_id, category, payload, status, attempt_count, "
-    "next_attempt_at, last_failure_reason, created_at, updated_at"
+    "next_attempt_at, last_failure_reason, created_at, updated_at, content_type, query"
 )
 
 
@@ -61,6 +62,8 @@ def write(campaign, run, batches: list[list[tuple[int, str]]], control: list[int
     active = campaign.webhook.is_active
     status = DeliveryStatus.PENDING if active else DeliveryStatus.NOT_TRIGGERED
     head = f'{{"targetId": {campaign.pk}, "key_values": {json.dumps(campaign.key_values)}, '
+    # How the deliveries are sent, kept with them (as fanout_orm does): a few bytes a row.
+    content_type, query = content_type_of(campaign), query_string(campaign.query_params)
     table = Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -85,6 +88,8 @@ def write(campaign, run, batches: list[list[tuple[int, str]]], control: list[int
                         "",
                         now,
                         now,
+                        content_type,
+                        query,
                     )
                 )
         recipients = "campaigns_campaignrecipient (run_id, profile_id, control, delivery_id)"

@@ -5,14 +5,16 @@ running live campaign triggered by its name is queued for that event, after the 
 and ``trigger_delay_minutes`` later. When it runs, the user must still belong to the
 campaign's audience (so a delay of T with an "inaction within time" segment sends only
 to users who did not act in the meantime). A control member is recorded and not sent.
-The run's occurrence is the event, so a repeated message never sends twice.
+The run's occurrence is the event, so a repeated message never sends twice. The body is
+built by ``content.compose`` with the event's properties as Event_properties; one that
+cannot be built (a failing template or linked content) is a failed delivery.
 """
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns import fanout, schedule
-from campaigns.content.payload import Recipient, profile_entry, profile_variables_body
+from campaigns import fanout, fanout_orm, schedule
+from campaigns.content.compose import ComposeError, Composer, recipient_of
 from campaigns.models import (
     Campaign,
     CampaignRecipient,
@@ -23,8 +25,7 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.segments import evaluate
-from deliveries.engine import wake
-from deliveries.models import Delivery, DeliveryStatus, Source
+from deliveries.engine import record_unsent, wake
 
 
 def triggered_by(event: ProfileEvent) -> list[tuple[int, int]]:
@@ -46,6 +47,13 @@ def run(campaign_id: int, event_id: int) -> CampaignRun | None:
     profile = event.profile
     member = evaluate.members(fanout.audience(campaign)).filter(pk=profile.pk).exists()
     held = fanout.in_control(campaign.pk, profile.pk, campaign.control_percent)
+    composer, built = Composer(campaign), fanout_orm.Built([profile.pk])
+    if member and not held:
+        # Before the transaction: linked content may wait on other servers.
+        try:
+            built.payload = composer.compose([recipient_of(profile, event.properties or {})])
+        except ComposeError as error:
+            built.failure = error
     try:
         with transaction.atomic():
             run = CampaignRun.objects.create(
@@ -61,42 +69,33 @@ def run(campaign_id: int, event_id: int) -> CampaignRun | None:
                 finished_at=timezone.now(),
             )
             if member:
-                _send(campaign, run, event, held)
+                _send(campaign, run, event, held, composer, built)
     except IntegrityError:
         return None  # this event's run exists: a repeated message
     return run
 
 
-def _send(campaign: Campaign, run: CampaignRun, event: ProfileEvent, held: bool) -> None:
-    profile = event.profile
+def _send(
+    campaign: Campaign,
+    run: CampaignRun,
+    event: ProfileEvent,
+    held: bool,
+    composer: Composer,
+    built: fanout_orm.Built,
+) -> None:
+    """Record the member and, unless held back, the delivery of its ``built`` body."""
     delivery = None
     if not held:
-        entry = profile_entry(
-            Recipient(
-                identity=profile.identity,
-                email=profile.email,
-                object_id=profile.object_id,
-                push_token=profile.push_token,
-                properties=profile.properties or {},
-                event_properties=event.properties or {},
-            ),
-            campaign.profile_fields,
-            campaign.profile_properties,
-        )
-        active = campaign.webhook.is_active
-        delivery = Delivery.objects.create(
-            webhook=campaign.webhook,
-            source=Source.CAMPAIGN,
-            campaign=campaign,
-            category="Campaign",
-            payload=profile_variables_body(campaign.pk, campaign.key_values, [entry]),
-            status=DeliveryStatus.PENDING if active else DeliveryStatus.NOT_TRIGGERED,
-            next_attempt_at=timezone.now() if active else None,
-        )
-        transaction.on_commit(wake)
+        now = timezone.now()
+        delivery = fanout_orm.delivery_for(campaign, composer, built.payload, built.failure, now)
+        delivery.save()
+        if built.failure:
+            record_unsent([(delivery, built.failure.reason, built.failure.message)], now)
+        else:
+            transaction.on_commit(wake)
     CampaignRecipient.objects.create(
         run=run,
-        profile_id=profile.pk,
+        profile_id=event.profile_id,
         control=held,
         delivery_id=delivery.pk if delivery else None,
     )

@@ -1,5 +1,7 @@
 """What a webhook campaign sends: profile-variables payloads and Liquid custom bodies.
 
-Pure functions over plain Python data (no models), so the campaign page's preview and the
-sender build bodies the same way and the tests need no database.
+``payload`` and ``template`` are pure functions over plain Python data (no models), so
+the tests need no database. ``compose`` builds a campaign's bodies from them (for
+fan-out, live sends, test sends and the create page's preview) and ``linked`` fetches
+linked content over HTTP.
 """
