@@ -33,11 +33,13 @@ CONTENT_TYPES = {
 
 class ComposeError(Exception):
     """One body could not be built. ``reason`` is its delivery's failure reason; the
-    message (with the template's line when known) is the attempt's failure detail."""
+    message (with the template's line when known) is the attempt's failure detail.
+    ``rendered`` is the text when it rendered but is not JSON (the preview shows it)."""
 
-    def __init__(self, reason: str, message: str, line: int | None = None):
+    def __init__(self, reason: str, message: str, line: int | None = None, rendered: str = ""):
         super().__init__(message)
         self.reason, self.message, self.line = reason, message, line
+        self.rendered = rendered
 
 
 def content_type_of(campaign: Campaign) -> str:
@@ -120,16 +122,20 @@ class Composer:
 
     def render(self, context: Mapping[str, Any]) -> str:
         """The custom body rendered (and checked to be JSON for JSON campaigns)."""
-        source = self.campaign.custom_body
+        source = self.campaign.custom_body or ""
         try:
             if self.content_type == CONTENT_TYPES[ContentType.JSON]:
                 text, _, problem = template.render_json(source, context)
                 if problem:
-                    raise ComposeError(FailureReason.TEMPLATE_ERROR, problem.message)
+                    raise ComposeError(FailureReason.TEMPLATE_ERROR, problem.message, None, text)
             else:
                 text = template.render(source, context)
         except template.TemplateError as error:
             raise ComposeError(FailureReason.TEMPLATE_ERROR, str(error), error.line) from error
+        except RecursionError as error:  # json.loads of arrays nested thousands deep
+            raise ComposeError(
+                FailureReason.TEMPLATE_ERROR, "The rendered body is nested too deep to be JSON."
+            ) from error
         return _storable(text)
 
 
@@ -171,6 +177,7 @@ def preview(
     webhook = campaign.webhook if campaign.webhook_id else None
     url = url_with_query(webhook.url, composer.query) if webhook else ""
     size = max(campaign.batch_size or 1, 1)
+    event_properties = event_properties if isinstance(event_properties, dict) else None
     recipients = [recipient_of(p, event_properties) for p in profiles[:size]]
     result = Preview("", composer.content_type, url)
     if not composer.custom:
@@ -179,7 +186,7 @@ def preview(
         except (ValueError, TypeError) as error:  # fields the form should not have allowed
             result.problems.append(template.Problem(None, str(error)))
         return result
-    result.problems = template.check(campaign.custom_body)
+    result.problems = template.check(campaign.custom_body or "")
     if result.problems:
         return result
     if composer.sources_error:
@@ -190,6 +197,7 @@ def preview(
     try:
         text = composer.render(composer.context(recipients, linked))
     except ComposeError as error:
+        result.body = error.rendered
         result.problems.append(template.Problem(error.line, error.message))
         return result
     json_body = composer.content_type == CONTENT_TYPES[ContentType.JSON]

@@ -1,0 +1,147 @@
+"""Send a test webhook: one sample member's payload sent now through the engine, recorded
+as a test delivery that the log shows and the campaign's figures never count."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+
+from campaigns.models import Campaign, Profile, ProfileEvent
+from campaigns.test_send import TestSendRefused, send_test
+from deliveries.models import AttemptRollup, DeliveryStatusCount
+from deliveries.stats import queries
+from deliveries.stats.windows import Window
+from tests.factories import make_webhook
+
+
+@pytest.fixture
+def ann(db):
+    return Profile.objects.create(
+        identity="ann", email="ann@example.com", properties={"city": "Oslo", "plan": "gold"}
+    )
+
+
+def draft(webhook, **fields) -> Campaign:
+    defaults = {
+        "name": "Spring sale",
+        "webhook": webhook,
+        "body_mode": "custom",
+        "custom_body": '{"hello": {{ profile.Identity | json }}, "n": {{ profiles | size }}}',
+        "query_params": [["utm", "test"]],
+        "batch_size": 50,
+    }
+    return Campaign.objects.create(**{**defaults, **fields})
+
+
+def test_the_test_is_sent_now_and_its_request_and_response_are_recorded(receiver, ann, admin_user):
+    webhook = make_webhook(
+        url=receiver.url + "/hook?token=abc",
+        custom_headers=[{"name": "X-Api-Key", "value": "s3cret", "secret": True}],
+    )
+    campaign = draft(webhook)
+
+    delivery = send_test(campaign, ann, admin_user)
+
+    [request] = receiver.received("/hook?token=abc&utm=test")
+    assert request.body == b'{"hello": "ann", "n": 1}'
+    assert request.headers["X-Api-Key"] == "s3cret"
+    StandardWebhook(webhook.secret).verify(request.body, request.headers)
+    assert (delivery.source, delivery.campaign_id, delivery.status) == ("test", None, "success")
+    attempt = delivery.attempts.get()
+    assert attempt.request_url == receiver.url + "/hook?token=abc&utm=test"
+    assert attempt.request_body == '{"hello": "ann", "n": 1}'
+    assert attempt.request_headers["X-Api-Key"] == "[redacted]"
+    assert "webhook-signature" in attempt.request_headers
+    assert (attempt.response_code, attempt.response_body) == (200, '{"received": true}')
+    assert attempt.response_headers["Content-Type"] == "application/json"
+    assert attempt.duration_ms is not None
+    assert (attempt.trigger, attempt.triggered_by) == ("manual", admin_user)
+    assert delivery.next_attempt_at is None
+
+
+def test_a_test_stays_out_of_the_campaigns_figures_but_shows_in_the_log(
+    receiver, ann, admin_user, admin_client
+):
+    webhook = make_webhook(url=receiver.url + "/codes/500")
+    campaign = draft(webhook)
+
+    delivery = send_test(campaign, ann, admin_user)
+
+    assert delivery.status == "failed" and delivery.gave_up  # never retried automatically
+    window = Window.covering(timezone.now() - timedelta(hours=1))
+    assert queries.attempt_count(window, campaign_id=campaign.pk) == 0
+    assert not AttemptRollup.objects.filter(campaign_id=campaign.pk).exists()
+    assert not DeliveryStatusCount.objects.filter(campaign_id=campaign.pk).exists()
+    # It is the webhook's attempt all the same.
+    assert queries.attempt_count(window, webhook_id=webhook.pk) == 1
+    log = reverse("deliveries:log")
+    tests = admin_client.get(log, {"source": "test"}).content.decode()
+    assert f'id="delivery-{delivery.pk}"' in tests
+    campaigns = admin_client.get(log, {"campaign": campaign.pk}).content.decode()
+    assert f'id="delivery-{delivery.pk}"' not in campaigns
+    detail = admin_client.get(delivery.get_absolute_url()).content.decode()
+    assert "test send" in detail
+
+
+def test_the_body_is_the_one_fan_out_would_build(receiver, ann, admin_user):
+    campaign = draft(
+        make_webhook(url=receiver.url + "/hook"),
+        body_mode="profile_variables",
+        profile_fields=["Identity", "ProfileData"],
+        profile_properties=["city"],
+        key_values={"coupon": "SPRING"},
+        content_type="text",
+    )
+
+    send_test(campaign, ann, admin_user)
+
+    [request] = receiver.received("/hook?utm=test")
+    assert request.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert json.loads(request.body) == {
+        "targetId": campaign.pk,
+        "key_values": {"coupon": "SPRING"},
+        "profiles": [{"Identity": "ann", "ProfileData": {"city": "Oslo"}}],
+    }
+
+
+def test_a_live_campaigns_test_carries_the_members_latest_trigger_event(receiver, ann, admin_user):
+    for sku, days in (("OLD", 2), ("NEW", 1)):
+        ProfileEvent.objects.create(
+            profile=ann,
+            name="Added To Cart",
+            properties={"sku": sku},
+            occurred_at=timezone.now() - timedelta(days=days),
+        )
+    campaign = draft(
+        make_webhook(url=receiver.url + "/hook"),
+        delivery_type="live",
+        trigger_event="Added To Cart",
+        custom_body="{{ profile.Event_properties | json }}",
+    )
+
+    delivery = send_test(campaign, ann, admin_user)
+
+    assert delivery.attempts.get().request_body == '{"sku": "NEW"}'
+
+
+def test_without_a_webhook_the_test_is_refused(ann, admin_user):
+    with pytest.raises(TestSendRefused, match="Choose a webhook first"):
+        send_test(draft(None), ann, admin_user)
+
+
+def test_a_paused_webhook_is_refused(ann, admin_user):
+    with pytest.raises(TestSendRefused, match="is paused"):
+        send_test(draft(make_webhook(is_active=False)), ann, admin_user)
+
+
+def test_a_template_that_cannot_render_is_refused_with_its_line(receiver, ann, admin_user):
+    campaign = draft(make_webhook(url=receiver.url + "/hook"), custom_body='{"a":\n {{ nope }}}')
+
+    with pytest.raises(TestSendRefused, match=r"line 2: Unknown variable 'nope'") as refused:
+        send_test(campaign, ann, admin_user)
+
+    assert "ann" in str(refused.value)
+    assert receiver.received() == []
