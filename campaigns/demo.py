@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from django.db import models, transaction
 from django.utils import timezone
 
+from campaigns import tasks
 from campaigns.demo_catalogue import (
     APP_VERSIONS,
     CAMPAIGNS,
@@ -301,4 +302,6 @@ def tick(rng: random.Random, now: datetime | None = None, new_profile_chance: fl
             for name, props, at in session(rng, profile.properties, start)
         ]
     ProfileEvent.objects.bulk_create(events)
+    for event in events:
+        tasks.queue_live(event)  # as the events API does: live campaigns (demo_campaigns)
     return Tick(len(events), joined)

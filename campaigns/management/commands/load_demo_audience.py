@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand
 
-from campaigns import demo
+from campaigns import demo, demo_campaigns
 
 
 class Command(BaseCommand):
     help = (
         "Load the demo audience of `make run`: profiles, 60 days of their app events and "
-        "saved segments. Does nothing when the demo profiles are there already."
+        "saved segments, then one demo campaign of each delivery type. Loads only what "
+        "is not there already."
     )
 
     def add_arguments(self, parser):
@@ -17,8 +18,14 @@ class Command(BaseCommand):
         loaded = demo.load(count=profiles, seed=seed)
         if not loaded.profiles:
             self.stdout.write("Demo audience: already loaded, nothing to do.")
-            return
-        self.stdout.write(
-            f"Demo audience: {loaded.profiles:,} profiles, {loaded.events:,} events, "
-            f"{loaded.segments} segments."
-        )
+        else:
+            self.stdout.write(
+                f"Demo audience: {loaded.profiles:,} profiles, {loaded.events:,} events, "
+                f"{loaded.segments} segments."
+            )
+        campaigns = demo_campaigns.load()
+        if campaigns.campaigns:
+            self.stdout.write(
+                f"Demo campaigns: {campaigns.campaigns} published, the one-time one sent "
+                f"({campaigns.deliveries:,} payloads queued)."
+            )
