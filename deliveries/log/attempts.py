@@ -9,6 +9,7 @@ table.
 from django import forms
 from django.db.models import QuerySet
 
+from config.keyset import MAX_ID
 from deliveries.models import DeliveryAttempt, FailureReason
 from deliveries.stats import queries
 from deliveries.stats.forms import StatsWindowForm
@@ -34,11 +35,13 @@ ROW_FIELDS = [
 
 class AttemptFilterForm(StatsWindowForm):
     """The stats window (``range`` or ``since``/``until``, whole hours) and what the stats
-    pages narrow attempts by: webhook, outcome, failure reason and code class."""
+    pages narrow attempts by: webhook, campaign, outcome, failure reason and code class."""
 
     webhook = forms.ModelChoiceField(
         Webhook.objects.order_by("name"), required=False, empty_label="Any webhook"
     )
+    # By id: deliveries may not import campaigns (a campaign's stats page links here).
+    campaign = forms.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     outcome = forms.ChoiceField(choices=OUTCOMES, required=False)
     reason = forms.ChoiceField(
         label="Failure reason", choices=[("", "Any reason"), *FailureReason.choices], required=False
@@ -51,6 +54,7 @@ class AttemptFilterForm(StatsWindowForm):
         webhook = data.get("webhook")
         return {
             "webhook_id": webhook.pk if webhook else None,
+            "campaign_id": data.get("campaign"),
             "success": {"success": True, "failed": False}.get(data.get("outcome") or ""),
             "failure_reason": data.get("reason") or None,
             "code_class": {"": None, "none": ""}.get(data.get("code") or "", data.get("code")),
@@ -65,6 +69,8 @@ class AttemptFilterForm(StatsWindowForm):
         rows = DeliveryAttempt.objects.filter(self.cleaned_data["window"].q("attempted_at"))
         if narrowing["webhook_id"] is not None:
             rows = rows.filter(webhook_id=narrowing["webhook_id"])
+        if narrowing["campaign_id"] is not None:
+            rows = rows.filter(delivery__campaign_id=narrowing["campaign_id"])
         if narrowing["success"] is not None:
             rows = rows.filter(success=narrowing["success"])
         if narrowing["failure_reason"] is not None:

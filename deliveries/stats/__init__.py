@@ -6,12 +6,15 @@
 - ``windows.py``: ``Window`` and the named ranges every page uses (``RANGES``).
 - ``queries.py``: ``summary``, ``breakdown``, ``trend``, ``delivery_statuses`` and
   ``failure_reasons`` (endpoint health alerts), each
-  one query over the rollups for a window, a webhook or a campaign; ``figures.py`` holds
-  what they return.
+  one query over the rollups for a window, a webhook or a campaign; ``by_campaign`` and
+  ``deliveries_by_campaign`` (the campaign list's figures, one query each for a page of
+  campaigns) and ``first_activity``; ``figures.py`` holds what they return.
 - ``forms.py``, ``pages.py``, ``charts.py``, ``views.py``, ``urls.py``: the stats pages;
   ``api.py``: the stats API (seed 001).
 
 Other apps call ``windows.Window``, the functions of ``queries.py`` (pass
-``campaign_id=`` for a campaign's figures) and ``pages.stats_context``; the engine also
+``campaign_id=`` for a campaign's figures), ``forms.StatsWindowForm`` (to subclass) and
+the page builders of ``pages.py`` (``stats_context``, ``trend_context``,
+``window_context``, ``error_rows``, ``status_rows`` and the log links); the engine also
 calls ``rollups.add_attempts`` and ``recount.remove_attempts``. Nothing deeper.
 """

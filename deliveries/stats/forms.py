@@ -1,6 +1,6 @@
 """The stats pages' query string: which window, and how the trend is grouped."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -19,7 +19,13 @@ MAX_HOURLY_HOURS = 7 * 24
 class StatsWindowForm(forms.Form):
     """The stats pages' query string: ``range`` (24h, 7d, 30d) or ``since``/``until``
     (ISO dates or datetimes; a date-only ``until`` includes that day), and the trend's
-    ``granularity``. ``cleaned_data`` gains ``window`` (a ``Window``)."""
+    ``granularity``. ``cleaned_data`` gains ``window`` (a ``Window``).
+
+    A page with other named windows (a campaign's whole life) overrides ``range``,
+    ``range_labels``, ``default_range`` and ``named_window``."""
+
+    range_labels = RANGE_LABELS
+    default_range = DEFAULT_RANGE
 
     range = forms.ChoiceField(label="Window", choices=list(RANGE_LABELS.items()), required=False)
     since = forms.DateTimeField(label="From", required=False)
@@ -35,7 +41,7 @@ class StatsWindowForm(forms.Form):
         if self.errors:
             return data
         since, until = data.get("since"), data.get("until")
-        chosen = data.get("range") or (CUSTOM if since or until else DEFAULT_RANGE)
+        chosen = data.get("range") or (CUSTOM if since or until else self.default_range)
         if chosen == CUSTOM:
             if since is None:
                 self.add_error("since", "Choose when the window starts.")
@@ -52,12 +58,16 @@ class StatsWindowForm(forms.Form):
                 self.add_error("until", f"Choose at most {MAX_CUSTOM_DAYS} days.")
                 return data
         else:
-            window = Window.last(RANGES[chosen].hours, timezone.now())
+            window = self.named_window(chosen, timezone.now())
         granularity = data.get("granularity") or ("hourly" if window.hours <= 48 else "daily")
         if granularity == "hourly" and window.hours > MAX_HOURLY_HOURS:
             granularity = "daily"
         data.update(range=chosen, window=window, granularity=granularity)
         return data
+
+    def named_window(self, name: str, now: datetime) -> Window:
+        """The window a named range (``range=7d``) stands for, at ``now``."""
+        return Window.last(RANGES[name].hours, now)
 
     def window_params(self) -> dict[str, str]:
         """The delivery log's parameters for the same window."""

@@ -11,7 +11,7 @@ from deliveries.models import DeliveryStatus
 from deliveries.stats import queries
 from deliveries.stats.charts import share, trend_chart
 from deliveries.stats.figures import Breakdown
-from deliveries.stats.forms import MAX_HOURLY_HOURS, RANGE_LABELS, StatsWindowForm
+from deliveries.stats.forms import MAX_HOURLY_HOURS, StatsWindowForm
 from deliveries.stats.windows import GRANULARITIES
 from webhooks.models import Webhook
 
@@ -29,7 +29,11 @@ def attempts_url(*params: tuple[str, str]) -> str:
 FAILED = ("outcome", "failed")
 
 
-def trend_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict:
+def trend_context(
+    form: StatsWindowForm, webhook: Webhook | None = None, campaign_id: int | None = None
+) -> dict:
+    """The trend of the form's window (of all webhooks, one, or one campaign): the chart
+    and the granularities the window offers."""
     data = form.cleaned_data
     window, granularity = data["window"], data["granularity"]
     points = queries.trend(
@@ -37,6 +41,7 @@ def trend_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict
         granularity,
         timezone.get_current_timezone(),
         webhook_id=webhook.pk if webhook else None,
+        campaign_id=campaign_id,
     )
     choices = [
         name for name in GRANULARITIES if name != "hourly" or window.hours <= MAX_HOURLY_HOURS
@@ -59,17 +64,11 @@ def stats_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict
     scope += tuple(form.window_params().items())
     result = queries.breakdown(window, webhook_id=webhook_id)
     counts = queries.delivery_statuses(window, webhook_id=webhook_id)
-    zone = timezone.get_current_timezone()
     return {
-        "form": form,
-        "window": window,
-        "since_value": window.start.astimezone(zone).date().isoformat(),
-        "until_value": (window.end - timedelta(microseconds=1)).astimezone(zone).date().isoformat(),
-        "range": form.cleaned_data["range"],
-        "ranges": RANGE_LABELS,
+        **window_context(form),
         "figures": result.figures,
-        "errors": _errors(result, scope),
-        "statuses": _statuses(counts, scope),
+        "errors": error_rows(result, scope),
+        "statuses": status_rows(counts, scope),
         "deliveries": sum(counts.values()),
         "webhooks": [] if webhook else _webhooks(result, form, scope),
         "all_url": attempts_url(*scope),
@@ -78,8 +77,23 @@ def stats_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict
     }
 
 
-def _errors(result: Breakdown, scope: tuple) -> list[dict]:
-    """The errors panel: each group of failures and its kinds, with their share."""
+def window_context(form: StatsWindowForm) -> dict:
+    """What the window switch (``_window.html``) shows for a valid form."""
+    window = form.cleaned_data["window"]
+    zone = timezone.get_current_timezone()
+    return {
+        "form": form,
+        "window": window,
+        "since_value": window.start.astimezone(zone).date().isoformat(),
+        "until_value": (window.end - timedelta(microseconds=1)).astimezone(zone).date().isoformat(),
+        "range": form.cleaned_data["range"],
+        "ranges": form.range_labels,
+    }
+
+
+def error_rows(result: Breakdown, scope: tuple) -> list[dict]:
+    """The errors panel: each group of failures and its kinds, with their share, each
+    kind linking to the attempts log narrowed by ``scope`` and the kind."""
     failed = result.figures.failed_count
     return [
         {
@@ -109,7 +123,9 @@ def attempt_params(kind) -> tuple:
     )
 
 
-def _statuses(counts: dict[str, int], scope: tuple) -> list[dict]:
+def status_rows(counts: dict[str, int], scope: tuple) -> list[dict]:
+    """The statuses panel: deliveries in each status, linking to the delivery log
+    narrowed by ``scope`` and the status."""
     deliveries = sum(counts.values())
     return [
         {

@@ -91,10 +91,11 @@ def attempt_count(
     success: bool | None = None,
     failure_reason: str | None = None,
     code_class: str | None = None,
+    campaign_id: int | None = None,
 ) -> int:
     """How many attempts the window holds, narrowed like the attempts log (one query):
     the number every attempt figure of the stats pages is a sum of."""
-    parts = _parts(window, webhook_id, campaign_id=None)
+    parts = _parts(window, webhook_id, campaign_id)
     narrowing = {}
     if success is not None:
         narrowing["success"] = success
@@ -154,6 +155,52 @@ def breakdown(
         if not row["success"]:
             errors[error_kind(row["failure_reason"], row["code_class"])] += row["count"]
     return Breakdown(figures, dict(by_webhook), group_errors(errors))
+
+
+# --- Campaigns -----------------------------------------------------------------------
+
+
+def by_campaign(campaign_ids: list[int]) -> dict[int, Figures]:
+    """All the attempt figures each campaign has (within retention), one query over the
+    daily rollups (always the sum of the hourly ones); campaigns without attempts are
+    left out."""
+    figures: dict[int, Figures] = defaultdict(Figures)
+    if not campaign_ids:
+        return {}
+    rows = _grouped(
+        [DailyAttemptRollup.objects.filter(campaign_id__in=campaign_ids)],
+        ("campaign_id", "success"),
+        **_sums(),
+    )
+    for row in rows:
+        row["success_count"] = row["count"] if row["success"] else 0
+        figures[row["campaign_id"]].add(row)
+    return dict(figures)
+
+
+def deliveries_by_campaign(campaign_ids: list[int]) -> dict[int, int]:
+    """How many deliveries each campaign has (within retention, whatever their status):
+    one query over DeliveryStatusCount; campaigns without any are left out."""
+    if not campaign_ids:
+        return {}
+    rows = (
+        DeliveryStatusCount.objects.filter(campaign_id__in=campaign_ids)
+        .values_list("campaign_id")
+        .annotate(total=Sum("count"))
+        .order_by()
+    )
+    return {campaign_id: total for campaign_id, total in rows if total}
+
+
+def first_activity(campaign_id: int) -> datetime | None:
+    """The first hour a campaign's attempts are counted in (None without any): one
+    index probe (the rollups' (campaign, bucket) index)."""
+    return (
+        AttemptRollup.objects.filter(campaign_id=campaign_id)
+        .order_by("bucket")
+        .values_list("bucket", flat=True)
+        .first()
+    )
 
 
 # --- Trend ----------------------------------------------------------------------------

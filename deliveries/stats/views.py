@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from config.web import HtmxRequest, admin_required, is_partial
-from deliveries.stats.forms import RANGE_LABELS, StatsWindowForm
+from deliveries.stats.forms import StatsWindowForm
 from deliveries.stats.pages import stats_context, trend_context
 from webhooks.models import Health, Webhook
 
@@ -26,7 +26,7 @@ def render_stats(
     if partial:
         template = TREND
     if not form.is_valid():
-        context = {**extra, "form": form, "ranges": RANGE_LABELS, "range": ""}
+        context = {**extra, "form": form, "ranges": form.range_labels, "range": ""}
         return render(request, template, context, status=422)
     build = trend_context if partial else stats_context
     return render(request, template, {**extra, **build(form, extra.get("webhook"))})
