@@ -8,8 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from campaigns import scheduling
+from campaigns.content import compose
 from campaigns.models import Campaign, CampaignStatus, DeliveryType, Profile, ProfileEvent
 from campaigns.segments import evaluate, rules
+from campaigns.test_send import TestSendRefused, send_test
 from campaigns.wizard import forms, steps
 from config.web import HtmxRequest, admin_required
 from webhooks.models import ActivityEntry
@@ -31,8 +33,6 @@ def body_preview(request: HtmxRequest, pk: int) -> HttpResponse:
     else:
         draft = _as_typed(form, campaign)
     profile, note = sample_member(draft, request.POST.get("sample", ""))
-    from campaigns.content import compose  # TODO(wizard): top-level once it lands
-
     preview = compose.preview(draft, [profile], sample_event(draft, profile))
     context = {"preview": preview, "profile": profile, "note": note, "form": form}
     return render(request, PREVIEW, context)
@@ -53,8 +53,6 @@ def test_send(request: HtmxRequest, pk: int) -> HttpResponse:
         return render(request, TEST_RESULT, context, status=422)
     if not locked:
         form.save()
-    from campaigns.test_send import TestSendRefused, send_test  # TODO(wizard): top-level
-
     profile, note = sample_member(campaign, request.POST.get("sample", ""))
     try:
         delivery = send_test(campaign, profile, request.user)

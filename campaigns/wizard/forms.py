@@ -307,7 +307,8 @@ class WhatForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         campaign = self.instance
         _bound(self.fields["batch_size"], 1, MAX_BATCH)
-        self.initial.setdefault("profile_fields", campaign.profile_fields)
+        # A new campaign starts with every field of the seed's sample payload ticked.
+        self.initial.setdefault("profile_fields", campaign.profile_fields or PROFILE_FIELDS)
         if campaign.profile_properties is not None:
             self.initial["properties_scope"] = "chosen"
             self.initial["chosen_properties"] = ", ".join(campaign.profile_properties)
