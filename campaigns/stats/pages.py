@@ -23,17 +23,21 @@ from deliveries.stats.pages import (
 )
 
 
-def first_activity(campaign: Campaign) -> datetime:
+def whole_start(campaign: Campaign, first_attempt: datetime | None) -> datetime:
     """Where the campaign's whole life starts: its publication (its creation if never
-    published), or its first attempt if earlier (one query)."""
-    first = delivery_stats.first_activity(campaign.pk)
+    published), or its first attempt (``delivery_stats.first_activity``) if earlier."""
     start = campaign.published_at or campaign.created_at
-    return min(start, first) if first else start
+    return min(start, first_attempt) if first_attempt else start
 
 
-def has_sent(campaign: Campaign) -> bool:
-    """Whether the campaign ever started a run (one query)."""
-    return campaign.runs.exists()
+def has_sent(campaign: Campaign, first_attempt: datetime | None) -> bool:
+    """Whether the campaign sent anything: an attempt, a run, or a delivery written (one
+    query at most for a campaign that did, two for one that did not)."""
+    return (
+        first_attempt is not None
+        or campaign.runs.exists()
+        or bool(delivery_stats.deliveries_by_campaign([campaign.pk]))
+    )
 
 
 def runs_window(form: CampaignStatsForm):

@@ -17,6 +17,7 @@ from campaigns.pages.views import BADGES, when
 from campaigns.stats import pages
 from campaigns.stats.forms import CampaignStatsForm
 from config.web import HtmxRequest, admin_required, is_partial
+from deliveries.stats import queries as delivery_stats
 from deliveries.stats.pages import trend_context
 
 STATS = "campaigns/stats.html"
@@ -30,13 +31,16 @@ def _campaign(pk: int) -> Campaign:
     return campaign
 
 
-def _page(request: HtmxRequest, campaign: Campaign, form: CampaignStatsForm, inline: bool):
+def _page(request: HtmxRequest, pk: int, inline: bool) -> HttpResponse:
     """The whole page; ``inline``: with the recipients' figures instead of fetching them."""
+    campaign = _campaign(pk)
+    first_attempt = delivery_stats.first_activity(campaign.pk)
+    form = CampaignStatsForm(request.GET, start=pages.whole_start(campaign, first_attempt))
     context = {"campaign": campaign, "nav": "campaigns", "form": form, "when": when(campaign)}
     if not form.is_valid():
         context |= {"ranges": form.range_labels, "range": ""}
         return render(request, STATS, context, status=422)
-    context["sent"] = pages.has_sent(campaign)
+    context["sent"] = pages.has_sent(campaign, first_attempt)
     if context["sent"]:
         context |= pages.stats_context(campaign, form)
         if inline:
@@ -44,14 +48,19 @@ def _page(request: HtmxRequest, campaign: Campaign, form: CampaignStatsForm, inl
     return render(request, STATS, context)
 
 
+def _fragment_form(request: HtmxRequest, campaign: Campaign) -> CampaignStatsForm:
+    first_attempt = delivery_stats.first_activity(campaign.pk)
+    return CampaignStatsForm(request.GET, start=pages.whole_start(campaign, first_attempt))
+
+
 @require_GET
 @admin_required
 @vary_on_headers("HX-Request")
 def campaign_stats(request: HtmxRequest, pk: int) -> HttpResponse:
-    campaign = _campaign(pk)
-    form = CampaignStatsForm(request.GET, start=pages.first_activity(campaign))
     if not is_partial(request):
-        return _page(request, campaign, form, inline=False)
+        return _page(request, pk, inline=False)
+    campaign = _campaign(pk)
+    form = _fragment_form(request, campaign)
     if not form.is_valid():
         return render(request, TREND, {"form": form}, status=422)
     return render(request, TREND, trend_context(form, campaign_id=campaign.pk))
@@ -63,10 +72,10 @@ def campaign_stats(request: HtmxRequest, pk: int) -> HttpResponse:
 def campaign_audience(request: HtmxRequest, pk: int) -> HttpResponse:
     """Profiles reached and goal conversions (``#campaign-audience``, with the reached
     card out of band); the whole page for a request that is not htmx's."""
-    campaign = _campaign(pk)
-    form = CampaignStatsForm(request.GET, start=pages.first_activity(campaign))
     if not is_partial(request):
-        return _page(request, campaign, form, inline=True)
+        return _page(request, pk, inline=True)
+    campaign = _campaign(pk)
+    form = _fragment_form(request, campaign)
     if not form.is_valid():
         return render(request, AUDIENCE, {"campaign": campaign, "form": form}, status=422)
     context = {"campaign": campaign, "form": form, "oob": True}
