@@ -6,6 +6,14 @@ times are server time: middleware, authentication, queries and rendering, no net
 Prints one line per case, then ``api_median_ms=<n> dashboard_median_ms=<n>`` last, where
 the API figure is the median over every API request and the dashboard figure the median
 over every request of the dashboard page (all its windows).
+
+``--campaign [ID]`` times a campaign's stats page instead (the campaign with the most
+attempts if no ID is given), over its windows, its trend swap, the campaign list, and
+apart from the page, the figures read from its recipients (profiles reached and goal
+conversions, a request of their own). A sent campaign at scale to time:
+``python manage.py shell -c "from campaigns.stats import bench; bench.seed()"`` (1M
+recipients, on the data of ``seed_audience``). The last line is then
+``campaign_page_median_ms=<n> campaign_audience_median_ms=<n> campaign_list_median_ms=<n>``.
 """
 
 import statistics
@@ -18,12 +26,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.db.models import Sum
 from django.test import Client
 from django.test.utils import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from deliveries.models import AttemptRollup, DailyAttemptRollup, DeliveryStatusCount
+from deliveries.models import AttemptRollup, DailyAttemptRollup, Delivery, DeliveryStatusCount
 from webhooks.models import ApiKey, Webhook
 
 
@@ -32,8 +41,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--repeat", type=int, default=40, help="requests per case")
+        parser.add_argument(
+            "--campaign",
+            type=int,
+            nargs="?",
+            const=0,
+            default=None,
+            help="time a campaign's stats page (this id, or the busiest campaign)",
+        )
 
-    def handle(self, repeat, **options):
+    def handle(self, repeat, campaign, **options):
         if connection.vendor != "postgresql":
             raise CommandError(
                 f"bench_stats measures PostgreSQL, and this database is {connection.vendor}. "
@@ -62,7 +79,10 @@ class Command(BaseCommand):
         ):
             user, key, raw_key = self._credentials()
             try:
-                self._run(user, raw_key, webhook_ids, repeat)
+                if campaign is None:
+                    self._run(user, raw_key, webhook_ids, repeat)
+                else:
+                    self._run_campaign(user, campaign or self._busiest_campaign(), repeat)
             finally:
                 key.delete()
                 user.delete()
@@ -147,6 +167,68 @@ class Command(BaseCommand):
             f"api_median_ms={statistics.median(api_times):.1f} "
             f"dashboard_median_ms={statistics.median(dashboard_times):.1f}"
         )
+
+    def _busiest_campaign(self) -> int:
+        busiest = (
+            DailyAttemptRollup.objects.filter(campaign_id__isnull=False)
+            .values("campaign_id")
+            .annotate(attempts=Sum("count"))
+            .order_by("-attempts")
+            .first()
+        )
+        if busiest is None:
+            raise CommandError(
+                "No campaign has attempts: seed one with `python manage.py shell -c "
+                '"from campaigns.stats import bench; bench.seed()"` first.'
+            )
+        return busiest["campaign_id"]
+
+    def _run_campaign(self, user, campaign_id: int, repeat: int) -> None:
+        page = Client()
+        page.force_login(user)
+        attempts = DailyAttemptRollup.objects.filter(campaign_id=campaign_id).aggregate(
+            n=Sum("count")
+        )["n"]
+        deliveries = Delivery.objects.filter(campaign_id=campaign_id).count()
+        self.stdout.write(
+            f"campaign {campaign_id}: {deliveries:,} deliveries, {attempts or 0:,} attempts"
+        )
+        stats = reverse("campaigns:stats", args=[campaign_id])
+        audience = reverse("campaigns:stats_audience", args=[campaign_id])
+        page_cases = [
+            (f"campaign page {name or 'whole'}", stats, {"range": name} if name else {}, False)
+            for name in ("", "7d", "30d")
+        ]
+        cases = [
+            *page_cases,
+            ("campaign trend weekly", stats, {"granularity": "weekly"}, True),
+            ("campaign audience", audience, {}, True),
+            ("campaign list", reverse("campaigns:list"), {}, False),
+        ]
+        results: dict[str, list[float]] = {}
+        for name, url, params, htmx in cases:
+            results[name] = self._time(name, page, url, params, htmx, repeat)
+        page_times = [t for name, *_ in page_cases for t in results[name]]
+        self.stdout.write(
+            f"campaign_page_median_ms={statistics.median(page_times):.1f} "
+            f"campaign_audience_median_ms={statistics.median(results['campaign audience']):.1f} "
+            f"campaign_list_median_ms={statistics.median(results['campaign list']):.1f}"
+        )
+
+    def _time(self, name, client, url, params, htmx, repeat) -> list[float]:
+        for _ in range(3):  # warm up: connections, templates, caches
+            self._get(client, url, params, htmx=htmx)
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            self._get(client, url, params, htmx=htmx)
+            times.append((time.perf_counter() - started) * 1000)
+        p90 = statistics.quantiles(times, n=10)[-1] if len(times) > 1 else times[0]
+        self.stdout.write(
+            f"{name:<24} median {statistics.median(times):7.1f} ms   p90 {p90:7.1f} ms"
+            f"   ({repeat} requests)"
+        )
+        return times
 
     def _get(self, client: Client, url: str, params: dict, htmx: bool = False) -> None:
         headers = {"HX-Request": "true"} if htmx else {}
