@@ -1,6 +1,7 @@
 """The demo campaigns of `make run`: one of each delivery type, loaded with the demo
 audience, sent to the demo receiver."""
 
+import json
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from campaigns import demo, demo_campaigns, live, tasks
+from campaigns import demo, demo_campaigns, fanout, live, schedule, tasks
 from campaigns.content import template
 from campaigns.models import Campaign, CampaignRecipient, Profile, ProfileEvent
 from deliveries.engine.batches import send_due_batch
@@ -117,6 +118,26 @@ def test_the_one_time_campaign_was_sent_and_reaches_the_receiver(loaded):
         pass
 
     statuses = set(Delivery.objects.filter(campaign=win_back).values_list("status", flat=True))
+    assert statuses == {"success"}
+
+
+def test_the_weekly_digest_renders_its_liquid_body_for_each_batch(loaded):
+    digest = Campaign.objects.get(name=demo_campaigns.DIGEST)
+
+    run = fanout.run_occurrence(digest.pk, schedule.occurrence_key(digest.next_run_at))
+
+    assert run.targets > 0
+    bodies = [json.loads(d.payload) for d in Delivery.objects.filter(campaign=digest)]
+    assert len(bodies) == run.payloads == -(-run.targets // 100)
+    assert {(b["digest"], b["campaign"]) for b in bodies} == {("weekly-picks", digest.pk)}
+    recipients = [r for b in bodies for r in b["recipients"]]
+    assert len(recipients) == run.targets
+    assert set(recipients[0]) == {"id", "email", "firstName", "city", "plan"}
+
+    while send_due_batch():
+        pass
+
+    statuses = set(Delivery.objects.filter(campaign=digest).values_list("status", flat=True))
     assert statuses == {"success"}
 
 
