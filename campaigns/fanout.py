@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from campaigns import fanout_copy, fanout_orm
 from campaigns.content.compose import Composer
+from campaigns.content.payload import PROFILE_FIELDS
 from campaigns.models import BodyMode, Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.segments import evaluate, rules
 from deliveries.engine import wake
@@ -32,6 +33,7 @@ from deliveries.engine import wake
 # Members per transaction: large enough to amortise the round trips, small enough that
 # a chunk's profiles and payloads stay a few megabytes.
 CHUNK = 5000
+ALL_FIELDS = list(PROFILE_FIELDS)  # bench_fanout's campaign sends every field
 
 
 class NothingToSend(Exception):
