@@ -7,12 +7,13 @@ table.
 """
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from config.keyset import MAX_ID
-from deliveries.models import DeliveryAttempt, FailureReason
+from deliveries.models import AttemptRollup, DeliveryAttempt, FailureReason
 from deliveries.stats import queries
 from deliveries.stats.forms import StatsWindowForm
+from deliveries.stats.windows import HOUR, Window
 from webhooks.models import Webhook
 
 OUTCOMES = [("", "Any outcome"), ("success", "Delivered (2xx)"), ("failed", "Failed")]
@@ -31,6 +32,39 @@ ROW_FIELDS = [
     "webhook__name",
     "webhook__url",
 ]
+
+# Beyond this many separate stretches of hours, one range from the first to the last.
+MAX_RANGES = 48
+
+
+def campaign_hours(campaign_id: int, window: Window) -> Q:
+    """The stretches of hours of the window in which the campaign's attempts fall (from
+    its rollups, one query), as ranges of ``attempted_at``.
+
+    The attempts table has no campaign column: newest first, PostgreSQL walks the window's
+    attempts and looks up each one's delivery, through every other webhook's attempts
+    since the campaign last sent (0.8 s at 2M attempts). Within the campaign's hours it
+    starts from the campaign's deliveries instead (40 ms)."""
+    hours = (
+        AttemptRollup.objects.filter(window.q(), campaign_id=campaign_id)
+        .values_list("bucket", flat=True)
+        .distinct()
+        .order_by("bucket")
+    )
+    ranges: list[list] = []
+    for hour in hours:
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1][1] = hour + HOUR
+        else:
+            ranges.append([hour, hour + HOUR])
+    if not ranges:
+        return Q(pk__in=[])
+    if len(ranges) > MAX_RANGES:
+        ranges = [[ranges[0][0], ranges[-1][1]]]
+    found = Q()
+    for start, end in ranges:
+        found |= Q(attempted_at__gte=start, attempted_at__lt=end)
+    return found
 
 
 class AttemptFilterForm(StatsWindowForm):
@@ -70,7 +104,10 @@ class AttemptFilterForm(StatsWindowForm):
         if narrowing["webhook_id"] is not None:
             rows = rows.filter(webhook_id=narrowing["webhook_id"])
         if narrowing["campaign_id"] is not None:
-            rows = rows.filter(delivery__campaign_id=narrowing["campaign_id"])
+            rows = rows.filter(
+                campaign_hours(narrowing["campaign_id"], self.cleaned_data["window"]),
+                delivery__campaign_id=narrowing["campaign_id"],
+            )
         if narrowing["success"] is not None:
             rows = rows.filter(success=narrowing["success"])
         if narrowing["failure_reason"] is not None:

@@ -389,3 +389,29 @@ def test_post_is_refused_and_a_missing_campaign_is_404(admin_client, suffix):
     campaign = make_campaign(make_webhook())
     assert admin_client.post(f"/admin/campaigns/{campaign.pk}{suffix}").status_code == 405
     assert admin_client.get(f"/admin/campaigns/{campaign.pk + 1000}{suffix}").status_code == 404
+
+
+def test_the_attempts_log_of_a_campaign_finds_its_attempts_in_separate_hours(admin_client, db):
+    """It reads only the hours the campaign's rollups name (tests the stretches)."""
+    webhook = make_webhook()
+    campaign, other = make_campaign(webhook), make_campaign(webhook, name="Other")
+    now = timezone.now()
+    written = []
+    for owner, hours_ago in [(campaign, 5), (other, 3), (campaign, 1), (campaign, 0)]:
+        [delivery] = make_due_deliveries(webhook, 1, campaign=owner)
+        written.append(
+            DeliveryAttempt.objects.create(
+                delivery=delivery,
+                webhook=webhook,
+                number=1,
+                attempted_at=now - timedelta(hours=hours_ago),
+                request_url=webhook.url,
+                success=True,
+                response_code=200,
+            )
+        )
+    add_attempts(written)
+    url = f"/admin/webhook-deliveries/attempts?campaign={campaign.pk}&range=24h"
+    assert count_on(admin_client, url) == 3
+    other_url = f"/admin/webhook-deliveries/attempts?campaign={other.pk}&range=24h"
+    assert count_on(admin_client, other_url) == 1
