@@ -24,6 +24,7 @@ from campaigns.models import Campaign, CampaignStatus, DeliveryType, RunStatus
 from campaigns.segments import rules
 from campaigns.segments.views import describe
 from campaigns.tasks import run_occurrence
+from campaigns.wizard import steps
 from config.keyset import SortKey, paginate
 from config.web import HtmxRequest, admin_required, is_partial
 from deliveries.log.queries import bounded_count
@@ -189,6 +190,7 @@ def campaign_detail(request: HtmxRequest, pk: int) -> HttpResponse:
         "can_pause": campaign.status in PAUSABLE,
         "can_resume": campaign.status == CampaignStatus.PAUSED,
         "can_stop": campaign.status in STOPPABLE,
+        "edit_step": steps.resume_step(campaign),
     } | progress_context(campaign)
     return render(request, DETAIL, context)
 

@@ -79,3 +79,11 @@ def done(campaign: Campaign) -> dict[str, bool]:
         "what": body and (campaign.body_mode == "custom" or bool(campaign.profile_fields)),
         "overview": campaign.status != CampaignStatus.DRAFT,
     }
+
+
+def resume_step(campaign: Campaign) -> str:
+    """Where "Edit" opens: a draft's first unfinished step, else the overview."""
+    if campaign.status == CampaignStatus.DRAFT:
+        finished = done(campaign)
+        return next((slug for slug in SLUGS if not finished[slug]), "overview")
+    return "overview"
