@@ -9,6 +9,7 @@ recipients can point at them.
 """
 
 import json
+from collections.abc import Iterable
 
 from django.db import connection
 from django.utils import timezone
@@ -92,11 +93,20 @@ def write(campaign, run, batches: list[list[tuple[int, str]]], control: list[int
                         query,
                     )
                 )
-        recipients = "campaigns_campaignrecipient (run_id, profile_id, control, delivery_id)"
-        with cursor.cursor.copy(f"COPY {recipients} FROM STDIN") as copy:
-            for delivery_id, batch in zip(ids, batches, strict=True):
-                for profile_id, _ in batch:
-                    copy.write_row((run.pk, profile_id, False, delivery_id))
-            for profile_id in control:
-                copy.write_row((run.pk, profile_id, True, None))
+    sent = (
+        (profile_id, delivery_id)
+        for delivery_id, batch in zip(ids, batches, strict=True)
+        for profile_id, _ in batch
+    )
+    write_recipients(run, sent, control)
     return len(batches)
+
+
+def write_recipients(run, targets: Iterable[tuple[int, int]], control: Iterable[int]) -> None:
+    """COPY the run's ``(profile id, delivery id)`` targets and its ``control`` members."""
+    recipients = "campaigns_campaignrecipient (run_id, profile_id, control, delivery_id)"
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {recipients} FROM STDIN") as copy:
+        for profile_id, delivery_id in targets:
+            copy.write_row((run.pk, profile_id, False, delivery_id))
+        for profile_id in control:
+            copy.write_row((run.pk, profile_id, True, None))
