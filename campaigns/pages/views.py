@@ -273,7 +273,17 @@ def campaign_stop(request: HtmxRequest, pk: int) -> HttpResponse:
 def progress_context(campaign: Campaign) -> dict:
     """The runs section: the latest runs, those sending now, and the campaign's
     deliveries by outcome (one aggregate query)."""
-    runs = list(campaign.runs.all()[: RUNS_SHOWN + 1])
+    runs = campaign.runs.all()
+    live = campaign.delivery_type == DeliveryType.LIVE
+    triggers = {}
+    if live:
+        # One run per triggering event: most find the user gone from the audience by
+        # the send time (the point of "inaction within time"). Count those, list the rest.
+        triggers = campaign.runs.aggregate(
+            events=Count("pk"), matched=Count("pk", filter=Q(members__gt=0))
+        )
+        runs = runs.filter(members__gt=0)
+    runs = list(runs[: RUNS_SHOWN + 1])
     sending = [run for run in runs if run.status == RunStatus.RUNNING]
     for run in runs:
         _badged(run)
@@ -291,8 +301,12 @@ def progress_context(campaign: Campaign) -> dict:
         "more_runs": len(runs) > RUNS_SHOWN,
         "sending": sending,
         "deliveries": deliveries,
+        "triggers": triggers,
         # A paused or stopped campaign's unfinished run does not move: no need to poll.
-        "polling": bool(sending) and campaign.status in PAUSABLE,
+        # A live campaign that listens gets new runs at any time: poll, more slowly.
+        "polling": (bool(sending) and campaign.status in PAUSABLE)
+        or (live and campaign.status == CampaignStatus.RUNNING),
+        "poll_every": "2s" if sending else "10s",
     }
 
 

@@ -355,3 +355,29 @@ def test_every_delivery_count_opens_a_log_with_that_count(admin_client, webhook)
     everything = re.search(r'<a href="([^"]+)">all in the log</a>', counts).group(1)
     log = admin_client.get(everything.replace("&amp;", "&")).content.decode()
     assert 'data-testid="log-count">10<' in log
+
+
+def test_a_live_campaign_lists_the_events_that_sent_and_counts_the_rest(admin_client, webhook):
+    live = Campaign.objects.create(
+        name="Cart reminder",
+        status=CampaignStatus.RUNNING,
+        delivery_type=DeliveryType.LIVE,
+        trigger_event="Added To Cart",
+        webhook=webhook,
+    )
+    for number, members in enumerate([0, 1, 0]):
+        CampaignRun.objects.create(
+            campaign=live,
+            occurrence=f"event:{number}",
+            status=RunStatus.COMPLETED,
+            members=members,
+            streamed=members,
+            targets=members,
+            payloads=members,
+        )
+    response = admin_client.get(detail(live))
+    html = response.content.decode()
+    assert "<strong>3</strong> triggering events" in html
+    assert "<strong>1</strong> found the user still in the audience" in html
+    assert [run.occurrence for run in response.context["runs"]] == ["event:1"]
+    assert 'hx-trigger="every 10s"' in html  # listening: new runs appear by themselves
