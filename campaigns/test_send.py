@@ -63,6 +63,8 @@ def _event_properties(campaign: Campaign, profile: Profile) -> dict | None:
     member's latest such event, if any. Other campaigns send none."""
     if campaign.delivery_type != DeliveryType.LIVE or not campaign.trigger_event:
         return None
+    if profile.pk is None:  # an example profile, when there are none yet
+        return {}
     latest = (
         profile.events.filter(name=campaign.trigger_event)
         .order_by("-occurred_at")

@@ -145,3 +145,16 @@ def test_a_template_that_cannot_render_is_refused_with_its_line(receiver, ann, a
 
     assert "ann" in str(refused.value)
     assert receiver.received() == []
+
+
+def test_an_unsaved_example_profile_can_be_sent(receiver, admin_user, db):
+    campaign = draft(
+        make_webhook(url=receiver.url + "/hook"),
+        delivery_type="live",
+        trigger_event="Added To Cart",
+        custom_body="{{ profile.Identity | json }}",
+    )
+
+    delivery = send_test(campaign, Profile(identity="sample-user"), admin_user)
+
+    assert delivery.attempts.get().request_body == '"sample-user"'
