@@ -2,9 +2,7 @@
 from the rollups), one campaign with its runs (polled while one runs), and the pause,
 resume and stop actions."""
 
-import json
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import django_filters
 from django.contrib import messages
@@ -21,8 +19,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from campaigns import scheduling
 from campaigns.models import Campaign, CampaignStatus, DeliveryType, RunStatus
-from campaigns.segments import rules
-from campaigns.segments.views import describe
+from campaigns.summaries import audience, key_value_rows, when
 from campaigns.tasks import run_occurrence
 from campaigns.wizard import steps
 from config.keyset import SortKey, paginate
@@ -308,50 +305,6 @@ def progress_context(campaign: Campaign) -> dict:
         or (live and campaign.status == CampaignStatus.RUNNING),
         "poll_every": "2s" if sending else "10s",
     }
-
-
-def when(campaign: Campaign) -> str:
-    """When the campaign sends, in a phrase."""
-    try:
-        zone = ZoneInfo(campaign.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    if campaign.delivery_type == DeliveryType.LIVE:
-        if not campaign.trigger_event:
-            return "Live, on an event not chosen yet"
-        text = f"on {campaign.trigger_event}"
-        if campaign.trigger_delay_minutes:
-            text += f", {campaign.trigger_delay_minutes} min later"
-        return text
-    if campaign.delivery_type == DeliveryType.RECURRING:
-        try:
-            return scheduling.recurrence_of(campaign).describe(zone)
-        except (ValueError, TypeError, KeyError):
-            return "Recurrence not set yet"
-    if campaign.send_at is None:
-        return "Send time not set yet"
-    return f"{campaign.send_at.astimezone(zone):%b %-d, %Y %H:%M} ({zone.key})"
-
-
-def audience(campaign: Campaign) -> dict:
-    if campaign.segment_id:
-        return {"segment": campaign.segment}
-    if campaign.rule:
-        try:
-            return {"rule": describe(rules.parse(campaign.rule))}
-        except ValueError:
-            return {"rule": None}
-    return {}
-
-
-def key_value_rows(key_values) -> list[tuple[str, str]]:
-    """Key/value pairs for display; non-text values as JSON (the template escapes all)."""
-    if not isinstance(key_values, dict):
-        return [("", json.dumps(key_values))] if key_values else []
-    return [
-        (str(key), value if isinstance(value, str) else json.dumps(value))
-        for key, value in key_values.items()
-    ]
 
 
 def _badged(obj):

@@ -13,9 +13,10 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from campaigns.models import Campaign
-from campaigns.pages.views import BADGES, when
+from campaigns.pages.views import BADGES
 from campaigns.stats import pages
 from campaigns.stats.forms import CampaignStatsForm
+from campaigns.summaries import when
 from config.web import HtmxRequest, admin_required, is_partial
 from deliveries.stats import queries as delivery_stats
 from deliveries.stats.pages import trend_context

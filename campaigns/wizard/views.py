@@ -20,10 +20,10 @@ from django_htmx.http import trigger_client_event
 from campaigns import scheduling
 from campaigns.content import template
 from campaigns.models import Campaign, CampaignStatus
-from campaigns.pages.views import audience, key_value_rows, when
 from campaigns.segments import vocabulary
 from campaigns.segments.builder import Builder
 from campaigns.segments.views import render_builder, time_zones
+from campaigns.summaries import audience, key_value_rows, when
 from campaigns.wizard import forms, steps
 from config.web import HtmxRequest, admin_required
 from webhooks.models import ActivityEntry
