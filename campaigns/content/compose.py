@@ -103,6 +103,11 @@ class Composer:
             return profile_variables_body(campaign.pk, self.key_values, entries)
         if self.sources_error:
             raise ComposeError(FailureReason.LINKED_CONTENT_ERROR, self.sources_error)
+        problems = template.check(self.campaign.custom_body or "")  # parsed once per source
+        if problems:  # before asking linked content for a body that cannot render
+            first = problems[0]
+            message = f"line {first.line}: {first.message}" if first.line else first.message
+            raise ComposeError(FailureReason.TEMPLATE_ERROR, message, first.line)
         try:
             linked = [self.linked.for_recipient(r) for r in recipients]
         except LinkedContentError as error:

@@ -243,3 +243,14 @@ def test_a_url_template_error_names_its_source(db):
 def test_badly_declared_sources_are_refused(declared, message):
     with pytest.raises(LinkedContentError, match=message):
         sources_of(declared)
+
+
+def test_a_template_that_cannot_render_asks_no_source(audience, source):
+    sale = linked_campaign(make_webhook(), weather(source), '{"t": {{ linked.weather.temp | }}}')
+
+    fanout.run_occurrence(sale.pk, "manual-1")
+
+    assert source.hits() == 0
+    reasons = set(Delivery.objects.filter(campaign=sale).values_list("last_failure_reason"))
+    assert reasons == {("template_error",)}
+    assert DeliveryAttempt.objects.first().failure_detail.startswith("line 1:")
