@@ -87,6 +87,7 @@ class Figures:
 # --- Errors ---------------------------------------------------------------------------
 
 DISPATCH_ERROR = "Webhook dispatch error"
+CONTENT_ERROR = "Payload not built"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,10 @@ def error_kind(failure_reason: str, code_class: str) -> ErrorKind:
         return ErrorKind(
             "Blocked destination", "Blocked destination", (("reason", failure_reason),)
         )
+    if failure_reason in (FailureReason.TEMPLATE_ERROR, FailureReason.LINKED_CONTENT_ERROR):
+        # A campaign's body could not be built: nothing was sent, so not a dispatch error.
+        label = FailureReason(failure_reason).label
+        return ErrorKind(CONTENT_ERROR, label, (("reason", failure_reason),))
     if failure_reason == FailureReason.HTTP_ERROR:
         label = {
             "5xx": "HTTP 5xx (server error)",
@@ -125,7 +130,7 @@ def error_kind(failure_reason: str, code_class: str) -> ErrorKind:
     return ErrorKind(DISPATCH_ERROR, "Other failure", (("status", DeliveryStatus.FAILED),))
 
 
-GROUP_ORDER = [DISPATCH_ERROR, "Invalid Webhook URL", "Blocked destination"]
+GROUP_ORDER = [DISPATCH_ERROR, "Invalid Webhook URL", "Blocked destination", CONTENT_ERROR]
 
 
 @dataclass

@@ -164,6 +164,7 @@ def test_a_reason_added_later_is_named_by_its_label_and_linked(admin_client, db)
 
     page = admin_client.get(stats(campaign)).content.decode()
     assert "Template error" in page
+    assert "Payload not built" in page  # its own group: nothing was sent
     [(url, figure)] = [
         (url, n) for url, n in linked_figures(page) if "reason=template_error" in url
     ]
