@@ -400,6 +400,12 @@ class DeliveryStatusCount(models.Model):
             models.Index(fields=["bucket"], name="status_count_bucket"),
             # Status breakdown of one webhook (per-webhook page).
             models.Index(fields=["webhook_id", "bucket"], name="status_count_webhook"),
+            # A campaign's figures (its stats page, the campaign list): its rows only.
+            models.Index(
+                fields=["campaign_id", "bucket"],
+                name="status_count_campaign",
+                condition=models.Q(campaign_id__isnull=False),
+            ),
             # The rows compact() has not merged yet.
             models.Index(
                 fields=["bucket"],
