@@ -12,6 +12,7 @@ STATS_RANGES = ("24h", "7d", "30d")
 RANGE_LABELS = {**{name: RANGES[name].short for name in STATS_RANGES}, CUSTOM: "Custom"}
 DEFAULT_RANGE = "7d"
 MAX_CUSTOM_DAYS = 400
+EARLIEST, LATEST = 2000, 2999  # years a custom window may name
 # Hourly bars beyond a week would be too thin to point at.
 MAX_HOURLY_HOURS = 7 * 24
 
@@ -38,6 +39,11 @@ class StatsWindowForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        for name in ("since", "until"):
+            moment = data.get(name)
+            if moment and not EARLIEST <= moment.year <= LATEST:
+                # Far dates overflow the window arithmetic: a form error, not a 500.
+                self.add_error(name, f"Choose a date between {EARLIEST} and {LATEST}.")
         if self.errors:
             return data
         since, until = data.get("since"), data.get("until")

@@ -191,6 +191,8 @@ def test_a_custom_window_takes_dates_and_includes_the_last_day(admin_client, tra
         {"range": "custom"},
         {"since": "2026-03-05", "until": "2026-03-01"},
         {"since": "2020-01-01", "until": "2026-01-01"},
+        {"range": "custom", "since": "2026-01-01", "until": "9999-12-31"},  # overflowed
+        {"range": "custom", "since": "0001-01-01", "until": "0001-01-02"},
         {"granularity": "yearly"},
     ],
 )
