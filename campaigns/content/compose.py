@@ -203,7 +203,10 @@ def preview(
         text = composer.render(composer.context(recipients, linked))
     except ComposeError as error:
         result.body = error.rendered
-        result.problems.append(template.Problem(error.line, error.message))
+        # The message starts with its line for the attempt's detail; the page shows the
+        # line beside it.
+        message = error.message.removeprefix(f"line {error.line}: ")
+        result.problems.append(template.Problem(error.line, message))
         return result
     json_body = composer.content_type == CONTENT_TYPES[ContentType.JSON]
     result.body = _pretty(json.loads(text)) if json_body else text

@@ -3,6 +3,7 @@ from the rollups), one campaign with its runs (polled while one runs), and the p
 resume and stop actions."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import django_filters
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
@@ -35,6 +37,7 @@ DETAIL = "campaigns/detail.html"
 PROGRESS = "campaigns/partials/progress.html"
 PER_PAGE = 50
 RUNS_SHOWN = 50
+SOON = timedelta(minutes=15)
 # What each action may start from (the scheduling functions refuse the others too).
 PAUSABLE = {CampaignStatus.SCHEDULED, CampaignStatus.RUNNING}
 STOPPABLE = {CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED}
@@ -302,9 +305,20 @@ def progress_context(campaign: Campaign) -> dict:
         # A paused or stopped campaign's unfinished run does not move: no need to poll.
         # A live campaign that listens gets new runs at any time: poll, more slowly.
         "polling": (bool(sending) and campaign.status in PAUSABLE)
-        or (live and campaign.status == CampaignStatus.RUNNING),
+        or (live and campaign.status == CampaignStatus.RUNNING)
+        or _starting_soon(campaign),
         "poll_every": "2s" if sending else "10s",
     }
+
+
+def _starting_soon(campaign: Campaign) -> bool:
+    """A scheduled run due within minutes: poll, so its progress shows when it starts."""
+    upcoming = campaign.next_run_at
+    return (
+        campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
+        and upcoming is not None
+        and upcoming <= timezone.now() + SOON
+    )
 
 
 def _badged(obj):

@@ -9,10 +9,9 @@ from django.views.decorators.http import require_POST
 
 from campaigns import scheduling
 from campaigns.content import compose
-from campaigns.models import Campaign, CampaignStatus, DeliveryType, Profile, ProfileEvent
-from campaigns.segments import evaluate, rules
+from campaigns.models import Campaign, CampaignStatus
 from campaigns.test_send import TestSendRefused, send_test
-from campaigns.wizard import forms, steps
+from campaigns.wizard import forms, samples, steps
 from config.web import HtmxRequest, admin_required
 from webhooks.models import ActivityEntry
 
@@ -32,8 +31,8 @@ def body_preview(request: HtmxRequest, pk: int) -> HttpResponse:
         draft = form.save(commit=False)
     else:
         draft = _as_typed(form, campaign)
-    profile, note = sample_member(draft, request.POST.get("sample", ""))
-    preview = compose.preview(draft, [profile], sample_event(draft, profile))
+    profile, note = samples.member(draft, request.POST.get("sample", ""))
+    preview = compose.preview(draft, [profile], samples.event(draft, profile))
     context = {"preview": preview, "profile": profile, "note": note, "form": form}
     return render(request, PREVIEW, context)
 
@@ -53,7 +52,7 @@ def test_send(request: HtmxRequest, pk: int) -> HttpResponse:
         return render(request, TEST_RESULT, context, status=422)
     if not locked:
         form.save()
-    profile, note = sample_member(campaign, request.POST.get("sample", ""))
+    profile, note = samples.member(campaign, request.POST.get("sample", ""))
     try:
         delivery = send_test(campaign, profile, request.user)
     except TestSendRefused as refused:
@@ -71,6 +70,11 @@ def publish(request: HtmxRequest, pk: int) -> HttpResponse:
     if campaign.status != CampaignStatus.DRAFT:
         messages.info(request, "This campaign is already published.")
         return redirect("campaigns:detail", pk)
+    problems = samples.problems(campaign)
+    if problems:
+        for problem in problems:
+            messages.error(request, problem)
+        return redirect("campaigns:step", pk, "overview")
     try:
         with transaction.atomic():
             scheduling.publish(campaign)
@@ -83,31 +87,6 @@ def publish(request: HtmxRequest, pk: int) -> HttpResponse:
         return redirect("campaigns:step", pk, "overview")
     messages.success(request, f"“{campaign.name}” is published.")
     return redirect("campaigns:detail", pk)
-
-
-def sample_member(campaign: Campaign, identity: str = "") -> tuple[Profile, str]:
-    """The profile a preview or test uses, and a note saying which one it is."""
-    identity = identity.strip()
-    if identity:
-        profile = Profile.objects.filter(identity=identity).first()
-        if profile:
-            return profile, f"Profile “{profile.identity}”."
-        note = f"No profile “{identity}”; "
-    else:
-        note = ""
-    data = campaign.segment.rule if campaign.segment_id else campaign.rule
-    if data:
-        try:
-            found = evaluate.sample(rules.parse(data), 1)
-        except ValueError:
-            found = []
-        if found:
-            return found[0], note + f"the audience's first member, “{found[0].identity}”."
-    profile = Profile.objects.order_by("identity").first()
-    if profile:
-        return profile, note + f"no audience member yet: profile “{profile.identity}”."
-    sample = Profile(identity="sample-user", email="sample@example.com", object_id="sample")
-    return sample, note + "there are no profiles yet: an example profile."
 
 
 def _as_typed(form: forms.WhatForm, campaign: Campaign) -> Campaign:
@@ -124,15 +103,3 @@ def _as_typed(form: forms.WhatForm, campaign: Campaign) -> Campaign:
     draft.key_values = dict(form.key_values)
     draft.linked_content = [{"name": n, "url": u} for n, u in form.linked]
     return draft
-
-
-def sample_event(campaign: Campaign, profile: Profile) -> dict | None:
-    """A live campaign's preview shows a triggering event's properties: the member's
-    latest such event, or anyone's."""
-    if campaign.delivery_type != DeliveryType.LIVE or not campaign.trigger_event:
-        return None
-    events = ProfileEvent.objects.filter(name=campaign.trigger_event).order_by("-occurred_at")
-    event = (events.filter(profile_id=profile.pk).first() if profile.pk else None) or (
-        events.first()
-    )
-    return event.properties if event else {}

@@ -27,6 +27,7 @@ from webhooks.models import Webhook
 
 MAX_PAIRS = 50
 MAX_BATCH = 1000
+MAX_CAP = 100_000_000
 MAX_LINKED = 5
 # A name ``linked.<name>`` can be written with in Liquid.
 LINKED_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -242,7 +243,7 @@ class WhoForm(forms.ModelForm):
         self.fields["segment"].queryset = Segment.objects.order_by("name")
         self.fields["segment"].empty_label = "Choose a segment…"
         _bound(self.fields["control_percent"], 0, 90)
-        _bound(self.fields["target_cap"], 1, None)
+        _bound(self.fields["target_cap"], 1, MAX_CAP)
         if self.instance.rule and not self.instance.segment_id:
             self.initial["audience"] = "adhoc"
 

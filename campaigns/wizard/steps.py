@@ -22,7 +22,7 @@ class Step:
 STEPS = [
     Step("delivery", "Delivery", "Type and when"),
     Step("webhook", "Webhook", "Where it goes"),
-    Step("goal", "Goal", "What counts as success"),
+    Step("goal", "Goal", "Optional: what counts as success"),
     Step("who", "Who", "Segment, cap, control group"),
     Step("what", "What", "Query, body, test"),
     Step("overview", "Overview", "Check and publish"),
@@ -71,12 +71,14 @@ def done(campaign: Campaign) -> dict[str, bool]:
         DeliveryType.LIVE: bool(campaign.trigger_event),
     }[campaign.delivery_type]
     body = campaign.body_mode != "custom" or bool(campaign.custom_body.strip())
+    who = campaign.segment_id is not None or bool(campaign.rule)
+    what = body and (campaign.body_mode == "custom" or bool(campaign.profile_fields))
     return {
         "delivery": bool(campaign.name) and when,
         "webhook": campaign.webhook_id is not None,
-        "goal": bool(campaign.goal_event),
-        "who": campaign.segment_id is not None or bool(campaign.rule),
-        "what": body and (campaign.body_mode == "custom" or bool(campaign.profile_fields)),
+        "goal": bool(campaign.goal_event) or who or what,  # optional: passed over is done
+        "who": who,
+        "what": what,
         "overview": campaign.status != CampaignStatus.DRAFT,
     }
 

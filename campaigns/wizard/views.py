@@ -24,7 +24,7 @@ from campaigns.segments import vocabulary
 from campaigns.segments.builder import Builder
 from campaigns.segments.views import render_builder, time_zones
 from campaigns.summaries import audience, key_value_rows, when
-from campaigns.wizard import forms, steps
+from campaigns.wizard import forms, samples, steps
 from config.web import HtmxRequest, admin_required
 from webhooks.models import ActivityEntry
 
@@ -95,7 +95,9 @@ def campaign_audience(request: HtmxRequest, pk: int) -> HttpResponse:
     action_url = reverse("campaigns:audience", args=[pk])
     if request.method == "GET":
         holder = SimpleNamespace(name=campaign.name, description="", rule=campaign.rule or {})
-        builder = Builder.from_segment(holder) if campaign.rule else Builder()
+        builder = (
+            Builder.from_segment(holder) if campaign.rule else Builder(timezone=campaign.timezone)
+        )
         return render_builder(request, builder, campaign=campaign, action_url=action_url)
     builder = Builder.from_post(request.POST)
     edit = request.POST.get("edit", "")
@@ -169,6 +171,8 @@ def _step_context(campaign: Campaign, slug: str) -> dict:
             problems = scheduling.problems(campaign)
         except ValueError as error:
             problems = [str(error)]
+        if not problems and campaign.status == CampaignStatus.DRAFT:
+            problems = samples.problems(campaign)  # every delivery like it would fail
         return {
             "problems": problems,
             "when": when(campaign),

@@ -381,3 +381,15 @@ def test_a_live_campaign_lists_the_events_that_sent_and_counts_the_rest(admin_cl
     assert "<strong>1</strong> found the user still in the audience" in html
     assert [run.occurrence for run in response.context["runs"]] == ["event:1"]
     assert 'hx-trigger="every 10s"' in html  # listening: new runs appear by themselves
+
+
+def test_a_run_due_within_minutes_is_watched_for(admin_client, webhook):
+    soon = Campaign.objects.create(
+        name="Soon",
+        status=CampaignStatus.SCHEDULED,
+        webhook=webhook,
+        next_run_at=timezone.now() + timedelta(minutes=3),
+    )
+    assert 'hx-trigger="every 10s"' in admin_client.get(detail(soon)).content.decode()
+    Campaign.objects.filter(pk=soon.pk).update(next_run_at=timezone.now() + timedelta(days=2))
+    assert "hx-trigger" not in admin_client.get(detail(soon)).content.decode()

@@ -365,3 +365,30 @@ def test_the_pages_need_an_admin(client, db):
     for url in (NEW, "/admin/campaigns/1/edit/what", "/admin/campaigns/1/audience"):
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response["Location"]
+
+
+def test_a_body_that_cannot_be_built_for_a_member_is_not_published(admin_client, webhook, segment):
+    campaign = ready(admin_client, webhook, segment)
+    from campaigns.models import Profile, ProfileEvent
+
+    profile = Profile.objects.create(identity="ann", email="ann@example.com")
+    ProfileEvent.objects.create(profile=profile, name="App Launched", occurred_at=timezone.now())
+    Campaign.objects.filter(pk=campaign.pk).update(
+        body_mode="custom",
+        custom_body="<b>{{ profile.Email }}</b>",  # not JSON
+    )
+    page = admin_client.get(step(campaign, "overview")).content.decode()
+    assert "For the audience&#x27;s first member, “ann”" in page
+    assert "not valid JSON" in page and 'data-testid="publish"' not in page
+    response = admin_client.post(f"/admin/campaigns/{campaign.pk}/publish", follow=True)
+    assert "not valid JSON" in response.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.DRAFT
+
+
+def test_a_finished_step_shows_a_tick_and_the_optional_goal_counts_once_passed(
+    admin_client, webhook, segment
+):
+    campaign = ready(admin_client, webhook, segment)
+    steps_shown = admin_client.get(step(campaign, "overview")).context["steps"]
+    assert [done for _, done in steps_shown] == [True, True, True, True, True, False]
