@@ -22,7 +22,7 @@ class WebhookForm(forms.ModelForm):
         widget=forms.TextInput(attrs={"placeholder": "https://example.com/webhooks"}),
     )
     basic_auth_password = forms.CharField(
-        label="Basic-auth password",
+        label="Basic auth password",
         required=False,
         max_length=Webhook._meta.get_field("basic_auth_password").max_length,
         strip=False,
@@ -77,6 +77,8 @@ class WebhookForm(forms.ModelForm):
             ("", "Default from Settings"),
             *RetryStrategy.choices,
         ]
+        if self.instance.pk is None or not self.instance.basic_auth_password:
+            self.fields["basic_auth_password"].help_text = ""  # nothing stored to keep
         event_types = self.fields["event_types"]
         event_types.choices = [
             (category, [(event_type.pk, event_type.name) for event_type in group])
