@@ -2,7 +2,6 @@
 count, the errors by reason, profiles reached, goal conversions against the control group,
 the empty state, and the page's access rules and queries."""
 
-import html
 import re
 from datetime import timedelta
 
@@ -25,10 +24,8 @@ from deliveries.engine.batches import send_due_batch
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.stats.rollups import add_attempts
 from tests.factories import make_due_deliveries, make_webhook
+from tests.support.figures import linked_figures, shown_count
 from webhooks.models import SystemSettings
-
-LINKED_FIGURE = re.compile(r'<a[^>]*href="([^"]+)"[^>]*>\s*([\d,]+)(?: failed)?\s*</a>')
-COUNT = re.compile(r'data-testid="(?:log|attempt)-count">([\d,]+)<')
 
 
 def stats(campaign: Campaign) -> str:
@@ -82,22 +79,10 @@ def sent(transactional_db, receiver):
     return campaign
 
 
-def linked_figures(page: str) -> list[tuple[str, int]]:
-    return [
-        (html.unescape(url), int(number.replace(",", "")))
-        for url, number in LINKED_FIGURE.findall(page)
-        if "/admin/webhook-deliveries" in url
-    ]
-
-
 def count_on(client, url: str) -> int:
     """The count a log page shows; for the attempts log, also checked against its rows
     (the count comes from the rollups, the rows from the attempts table)."""
-    response = client.get(url)
-    assert response.status_code == 200, url
-    page = response.content.decode()
-    [number] = COUNT.findall(page)
-    count = int(number.replace(",", ""))
+    count, page = shown_count(client, url)
     if "/attempts" in url:
         rows = page[page.index("<tbody>") :] if "<tbody>" in page else ""
         assert rows.count("<tr>") == count, url

@@ -38,15 +38,19 @@ def local(days: int = 2) -> str:
     return f"{when:%Y-%m-%dT%H:%M}"
 
 
-def create(admin_client, **fields) -> Campaign:
-    data = {
+def delivery(**fields) -> dict:
+    """The first step's inputs: a one-time send two days ahead, in Berlin."""
+    return {
         "name": "Spring promo",
         "delivery_type": "one_time",
         "timezone": "Europe/Berlin",
         "send_at_local": local(),
         "trigger_delay_minutes": "0",
     } | fields
-    response = admin_client.post(NEW, data)
+
+
+def create(admin_client, **fields) -> Campaign:
+    response = admin_client.post(NEW, delivery(**fields))
     assert response.status_code == 302, response.content.decode()[:2000]
     return Campaign.objects.get()
 
@@ -83,14 +87,7 @@ def test_the_first_step_creates_a_draft_and_goes_on_to_the_webhook(admin_client)
     ],
 )
 def test_bad_delivery_settings_are_form_errors(admin_client, fields, field, message):
-    data = {
-        "name": "Spring promo",
-        "delivery_type": "one_time",
-        "timezone": "Europe/Berlin",
-        "send_at_local": local(),
-        "trigger_delay_minutes": "0",
-    } | fields
-    response = admin_client.post(NEW, data)
+    response = admin_client.post(NEW, delivery(**fields))
     assert response.status_code == 422
     assert message in " ".join(response.context["form"].errors[field])
     assert not Campaign.objects.exists()

@@ -2,18 +2,13 @@
 page whose count is that figure (attempt figures open the attempts log, delivery
 figures the delivery log)."""
 
-import html
-import re
-
 import pytest
 from django.urls import reverse
 
 from deliveries.engine.batches import send_due_batch
 from tests.factories import make_due_deliveries, make_webhook
+from tests.support.figures import linked_figures, shown_count
 from webhooks.models import SystemSettings
-
-LINKED_FIGURE = re.compile(r'<a[^>]*href="([^"]+)"[^>]*>\s*([\d,]+)(?: failed)?\s*</a>')
-COUNT = re.compile(r'data-testid="(?:log|attempt)-count">([\d,]+)<')
 
 
 @pytest.fixture
@@ -32,19 +27,8 @@ def traffic(transactional_db, receiver):
     return mixed
 
 
-def linked_figures(page: str) -> list[tuple[str, int]]:
-    return [
-        (html.unescape(url), int(number.replace(",", "")))
-        for url, number in LINKED_FIGURE.findall(page)
-        if "/admin/webhook-deliveries" in url
-    ]
-
-
 def count_on(client, url: str) -> int:
-    response = client.get(url)
-    assert response.status_code == 200, url
-    [number] = COUNT.findall(response.content.decode())
-    return int(number.replace(",", ""))
+    return shown_count(client, url)[0]
 
 
 @pytest.mark.parametrize("window", ["", "?range=24h", "?range=30d"])
