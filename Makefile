@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-sqlite lint fmt clean
+.PHONY: run soak test test-sqlite lint fmt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ run: $(VENV)/.installed-run
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py load_demo_audience
 	$(BIN)/honcho -f config/Procfile -d . start
+
+# `make run` left up with its demo traffic for SOAK_MINUTES, watched: a line every five
+# minutes and a verdict at the end (the log is var/soak/make-run.log).
+SOAK_MINUTES ?= 120
+soak: export DEBUG := true
+soak: $(VENV)/.installed-run
+	$(BIN)/python manage.py soak --minutes $(SOAK_MINUTES)
 
 # The whole suite against PostgreSQL and Redis (started here if installed but down),
 # then the segment and profile tests again on SQLite, which `make run` uses.

@@ -255,15 +255,22 @@ X_FRAME_OPTIONS = "DENY"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or "filesystem://"
 CELERY_BROKER_DIR = Path(env("CELERY_BROKER_DIR") or VAR_DIR / "broker")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's own filesystem transport reads half-written files and kills the worker
+    # (config/file_broker.py says how); ours writes and claims by rename.
+    CELERY_BROKER_TRANSPORT = "config.file_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "control_folder": str(CELERY_BROKER_DIR / "control"),
-        "store_processed": False,
+        "polling_interval": 0.2,
     }
+    # Remote control (pidbox) broadcasts through shared files and nobody uses it here.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
-    # A message not acknowledged within this time is handed to another worker.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+    # A message not acknowledged within this time is handed to another worker. Tests set
+    # it short to show that no delayed work waits in the broker.
+    CELERY_BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_BROKER_VISIBILITY_TIMEOUT", 600, minimum=1)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
