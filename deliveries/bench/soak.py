@@ -65,8 +65,13 @@ def soak(minutes: float, every: float, out) -> bool:
         make = subprocess.Popen(
             ["make", "run"], cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+    # Stopped early (SIGTERM or Ctrl-C): stop make run too, not leave it orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _watch(make, log_path, minutes, every, out)
+    except KeyboardInterrupt:
+        out("Stopped before the end.")
+        return False
     finally:
         _stop(make)
 
