@@ -11,7 +11,10 @@ from deliveries.models import Delivery, DeliveryAttempt
 
 
 def pretty_json(value) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    # JSON may escape a lone surrogate ("\\ud800"), which decodes to a str that cannot be
+    # encoded as UTF-8: the page would fail to render. Shown as the escape it came as.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def pretty_body(text: str) -> tuple[str, bool]:

@@ -8,6 +8,7 @@
 - ``/big``: answers 200 with 100 KiB of text.
 - ``/nul-header``: answers 200 with a NUL byte in a header value.
 - ``/bad-headers``: answers 200 with headers that are not UTF-8, and 27 KB of them.
+- ``/lone-surrogate``: answers 200 with JSON whose string escapes a lone surrogate.
 - ``/hang``: never answers (until the client gives up or the receiver stops); the most
   requests it held at once is ``max_hanging``.
 - anything else: 200 with a small JSON body.
@@ -110,6 +111,8 @@ class Receiver:
                     lines = [b"X-Latin: caf\xe9", b"X-Utf8: caf\xc3\xa9"]
                     lines += [b"X-Filler-%d: %s" % (n, b"y" * 300) for n in range(90)]
                     return self._raw_answer(lines)
+                if self.path == "/lone-surrogate":
+                    return self._answer(200, b'{"note": "\\ud800"}', "application/json")
                 return self._answer(200, b'{"received": true}', "application/json")
 
             def _answer(self, code, data, content_type):
