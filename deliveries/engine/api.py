@@ -72,6 +72,14 @@ class EventIn(BaseModel):
     def _storable(cls, value: Any) -> Any:
         return check_storable(value)
 
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        # pydantic would read a number as seconds since 1970; the schema says ISO 8601.
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("give the time as ISO 8601 text, e.g. 2026-01-31T14:05:00Z")
+        return value
+
     @field_validator("occurred_at")
     @classmethod
     def _in_utc(cls, value: datetime | None) -> datetime | None:

@@ -180,6 +180,17 @@ def test_it_answers_422_for_a_body_that_is_not_an_object(client, raw_key, body):
     }
 
 
+@pytest.mark.parametrize("occurred_at", [0, 1_700_000_000, 1.5, True, [], {}])
+def test_it_answers_422_for_a_time_that_is_not_iso_text(client, raw_key, event_type, occurred_at):
+    body = event_body(identity="u-1", occurred_at=occurred_at)
+    response = post(client, body, raw_key)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "payload", "occurred_at"]
+    assert "ISO 8601" in error["msg"]
+    assert not Event.objects.exists()
+
+
 def test_it_answers_422_for_an_unknown_field(client, raw_key, event_type):
     response = post(client, event_body(idempotencyKey="order-1"), raw_key)
     assert response.status_code == 422
