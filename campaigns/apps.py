@@ -17,5 +17,5 @@ def record_user_event(sender, identity, name, properties, occurred_at, **kwargs)
     from campaigns.profiles import records
 
     event = records.record_event(identity, name, properties, occurred_at)
-    tasks.queue_live(event)  # the live campaigns it triggers, after the commit
+    tasks.queue_live(event)  # its live triggers, in this transaction
     return event

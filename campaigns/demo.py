@@ -303,5 +303,5 @@ def tick(rng: random.Random, now: datetime | None = None, new_profile_chance: fl
         ]
     ProfileEvent.objects.bulk_create(events)
     for event in events:
-        tasks.queue_live(event)  # as the events API does: live campaigns (demo_campaigns)
+        tasks.queue_live(event)  # as the events API does: live triggers (demo_campaigns)
     return Tick(len(events), joined)

@@ -1,13 +1,14 @@
 """Live campaigns: a user event starts a send to that user, after the campaign's delay.
 
-When the events API records a user event (``profiles.records.record_event``), each
-running live campaign triggered by its name is queued for that event, after the commit
-and ``trigger_delay_minutes`` later. When it runs, the user must still belong to the
-campaign's audience (so a delay of T with an "inaction within time" segment sends only
-to users who did not act in the meantime). A control member is recorded and not sent.
-The run's occurrence is the event, so a repeated message never sends twice. The body is
-built by ``content.compose`` with the event's properties as Event_properties; one that
-cannot be built (a failing template or linked content) is a failed delivery.
+When the events API records a user event (``profiles.records.record_event``), each live
+campaign triggered by its name gets a trigger row, due ``trigger_delay_minutes`` after
+the event (``live_triggers``), and ``run`` is called when it is due. When it runs, the
+user must still belong to the campaign's audience (so a delay of T with an "inaction
+within time" segment sends only to users who did not act in the meantime). A control
+member is recorded and not sent. The run's occurrence is the event, so a trigger run
+twice never sends twice. The body is built by ``content.compose`` with the event's
+properties as Event_properties; one that cannot be built (a failing template or linked
+content) is a failed delivery.
 """
 
 from django.db import IntegrityError, transaction
@@ -20,22 +21,11 @@ from campaigns.models import (
     CampaignRecipient,
     CampaignRun,
     CampaignStatus,
-    DeliveryType,
     ProfileEvent,
     RunStatus,
 )
 from campaigns.segments import evaluate
 from deliveries.engine import record_unsent, wake
-
-
-def triggered_by(event: ProfileEvent) -> list[tuple[int, int]]:
-    """(campaign id, delay in seconds) of the running live campaigns ``event`` starts."""
-    campaigns = Campaign.objects.filter(
-        delivery_type=DeliveryType.LIVE,
-        status=CampaignStatus.RUNNING,
-        trigger_event=event.name,
-    ).values_list("pk", "trigger_delay_minutes")
-    return [(pk, minutes * 60) for pk, minutes in campaigns]
 
 
 def run(campaign_id: int, event_id: int) -> CampaignRun | None:

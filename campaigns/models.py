@@ -245,3 +245,58 @@ class CampaignRecipient(models.Model):
 
     def __str__(self) -> str:
         return f"{'control' if self.control else 'target'} {self.profile_id} of run {self.run_id}"
+
+
+class TriggerStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for its time"
+    RAN = "ran", "Ran"  # live.run decided: sent, held back, or no longer in the audience
+    SKIPPED = "skipped", "Skipped while paused"
+    CLOSED = "closed", "Closed (campaign stopped)"
+    FAILED = "failed", "Failed"
+
+
+class LiveTrigger(models.Model):
+    """A live campaign's send to the user of one event, due at the event's time plus the
+    campaign's delay (campaigns/live_triggers.py).
+
+    Written in the transaction that records the event, and found by beat when due: the
+    row is the truth, a broker message only wakes a worker early. ``claimed_at`` is a
+    lease, so a worker that dies mid-run leaves the row to another after it runs out.
+    """
+
+    # No index of its own: the unique (campaign, event) index starts with it.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="triggers", db_index=False
+    )
+    event = models.ForeignKey(ProfileEvent, on_delete=models.CASCADE, related_name="triggers")
+    due_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=10, choices=TriggerStatus.choices, default=TriggerStatus.PENDING
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One send per (campaign, event), however often the event is handed over.
+            models.UniqueConstraint(fields=["campaign", "event"], name="live_trigger_unique")
+        ]
+        indexes = [
+            # The dispatcher's claim (live_triggers._claim): pending rows due by now, the
+            # longest-due first. Finished rows stay out of the index.
+            models.Index(
+                fields=["due_at"],
+                name="live_trigger_due",
+                condition=models.Q(status="pending"),
+            ),
+            # The campaign page's "skipped while paused" count (live_triggers.skipped).
+            models.Index(
+                fields=["campaign"],
+                name="live_trigger_skipped",
+                condition=models.Q(status="skipped"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} on event {self.event_id} at {self.due_at:%Y-%m-%d %H:%M}"

@@ -1,23 +1,26 @@
-"""Celery tasks of campaigns: each adapts one function of ``scheduling`` or ``live``."""
+"""Celery tasks of campaigns: each adapts one function of ``scheduling`` or
+``live_triggers``."""
 
 import logging
-from functools import partial
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from campaigns import live, scheduling
+from campaigns import live_triggers, scheduling
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="campaigns.dispatch_due", ignore_result=True)
 def dispatch_due() -> int:
-    """Periodic: start the occurrences that are due (claimed and committed first)."""
+    """Periodic: start the occurrences that are due (claimed and committed first), then
+    settle the live triggers that are due."""
     starts = scheduling.due_runs()
     for campaign_id, occurrence in starts:
         run_occurrence.delay(campaign_id, occurrence)
+    live_triggers.dispatch_due()
     return len(starts)
 
 
@@ -28,24 +31,25 @@ def run_occurrence(campaign_id: int, occurrence: str) -> None:
     scheduling.run(campaign_id, occurrence)
 
 
-@shared_task(name="campaigns.run_live", ignore_result=True, acks_late=True)
-def run_live(campaign_id: int, event_id: int) -> None:
-    """A live campaign's send to the user of one event (see campaigns.live)."""
-    live.run(campaign_id, event_id)
+@shared_task(name="campaigns.dispatch_live", ignore_result=True)
+def dispatch_live() -> int:
+    """A wake-up: settle the live triggers due now, without waiting for beat."""
+    return live_triggers.dispatch_due()
 
 
 def queue_live(event) -> None:
-    """After the commit that records ``event``, queue the live campaigns it triggers."""
-    for campaign_id, delay in live.triggered_by(event):
-        send = partial(_send_live, campaign_id, event.pk, delay)
-        transaction.on_commit(send)
+    """Write the live triggers ``event`` sets off, in the caller's transaction; after the
+    commit, wake a worker if one is due already (beat finds the others when due)."""
+    now = timezone.now()
+    if any(trigger.due_at <= now for trigger in live_triggers.record(event, now)):
+        # Not delay_on_commit: a broker error there would escape the caller's commit
+        # (the events API would answer 500 for an event it recorded).
+        transaction.on_commit(_wake_dispatcher)
 
 
-def _send_live(campaign_id: int, event_id: int, delay: int) -> None:
+def _wake_dispatcher() -> None:
     try:
-        run_live.apply_async((campaign_id, event_id), countdown=delay)
+        dispatch_live.delay()
     except (OperationalError, OSError) as error:
-        # The event is recorded either way; only this trigger is lost.
-        logger.warning(
-            "Could not queue live campaign %s for event %s: %s", campaign_id, event_id, error
-        )
+        # The trigger is committed: beat's dispatcher sends it once the broker is back.
+        logger.warning("Could not wake the live dispatcher (%s); beat will send it", error)

@@ -15,10 +15,11 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from campaigns.bench.audience import EVENT_COLUMNS, PROFILE_COLUMNS, Audience
-from campaigns.models import Profile, ProfileEvent
+from campaigns.models import LiveTrigger, Profile, ProfileEvent
 
 PROFILES = Profile._meta.db_table
 EVENTS = ProfileEvent._meta.db_table
+TRIGGERS = LiveTrigger._meta.db_table
 
 
 class SeedError(Exception):
@@ -48,7 +49,8 @@ def seed(
     audience = Audience(profiles, events, random_seed, now)
     with transaction.atomic(), connection.cursor() as cursor:
         if clear:
-            cursor.execute(f"TRUNCATE {EVENTS}, {PROFILES} RESTART IDENTITY")
+            # Live triggers point at the events: they go with them.
+            cursor.execute(f"TRUNCATE {TRIGGERS}, {EVENTS}, {PROFILES} RESTART IDENTITY")
         elif Profile.objects.exists():
             raise SeedError(
                 f"there are already {Profile.objects.count():,} profiles: pass --clear to "

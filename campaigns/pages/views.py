@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from campaigns import scheduling
+from campaigns import live_triggers, scheduling
 from campaigns.models import Campaign, CampaignStatus, DeliveryType, RunStatus
 from campaigns.summaries import audience, key_value_rows, when
 from campaigns.tasks import run_occurrence
@@ -191,6 +191,9 @@ def campaign_detail(request: HtmxRequest, pk: int) -> HttpResponse:
         "can_resume": campaign.status == CampaignStatus.PAUSED,
         "can_stop": campaign.status in STOPPABLE,
         "edit_step": steps.resume_step(campaign),
+        "skipped_while_paused": live_triggers.skipped_while_paused(campaign)
+        if campaign.delivery_type == DeliveryType.LIVE
+        else 0,
     } | progress_context(campaign)
     return render(request, DETAIL, context)
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from campaigns import demo, demo_campaigns, fanout, live, schedule, tasks
+from campaigns import demo, demo_campaigns, fanout, live, schedule
 from campaigns.content import template
-from campaigns.models import Campaign, CampaignRecipient, Profile, ProfileEvent
+from campaigns.models import Campaign, CampaignRecipient, LiveTrigger, Profile, ProfileEvent
 from deliveries.engine.batches import send_due_batch
 from deliveries.models import Delivery
 from webhooks import demo_receiver
@@ -141,12 +141,8 @@ def test_the_weekly_digest_renders_its_liquid_body_for_each_batch(loaded):
     assert statuses == {"success"}
 
 
-def test_demo_traffic_sets_off_the_live_campaign(loaded, monkeypatch):
+def test_demo_traffic_sets_off_the_live_campaign(loaded):
     cart = Campaign.objects.get(name=demo_campaigns.CART_REMINDER)
-    queued = []
-    monkeypatch.setattr(
-        tasks.run_live, "apply_async", lambda args, countdown: queued.append((args, countdown))
-    )
     before = ProfileEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
     rng = random.Random(7)
 
@@ -155,8 +151,9 @@ def test_demo_traffic_sets_off_the_live_campaign(loaded, monkeypatch):
 
     carts = ProfileEvent.objects.filter(pk__gt=before, name="Added To Cart")
     assert carts.exists()
-    assert sorted(queued) == sorted(
-        ((cart.pk, pk), 120) for pk in carts.values_list("pk", flat=True)
+    triggers = LiveTrigger.objects.filter(campaign=cart)
+    assert sorted(triggers.values_list("event_id", "due_at")) == sorted(
+        (pk, at + timedelta(minutes=2)) for pk, at in carts.values_list("pk", "occurred_at")
     )
 
 

@@ -7,7 +7,14 @@ import pytest
 from django.utils import timezone
 
 from campaigns import live
-from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Profile, ProfileEvent
+from campaigns.models import (
+    Campaign,
+    CampaignRecipient,
+    CampaignRun,
+    LiveTrigger,
+    Profile,
+    ProfileEvent,
+)
 from deliveries.models import Delivery
 from tests.factories import make_webhook
 from tests.support.processes import stop, wait_for
@@ -109,3 +116,5 @@ def test_an_event_posted_to_the_api_reaches_the_receiver_within_seconds(
     assert body["profiles"] == [{"Identity": "ann", "Event_properties": {"sku": "TENT-2"}}]
     assert timezone.now() - started < timedelta(seconds=30)
     assert CampaignRun.objects.get(campaign=campaign).targets == 1
+    # Its trigger row is settled, so beat will not send it again.
+    assert LiveTrigger.objects.get(campaign=campaign).status == "ran"
