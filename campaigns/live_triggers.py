@@ -12,6 +12,9 @@ and settles each by the campaign's status at that moment:
 - paused: skipped and counted on the campaign page. An event whose delay is still open
   when the marketer presses Resume is sent; one whose moment passed while paused is not;
 - stopped or completed: closed, nothing sent.
+
+``purge_finished`` (hourly, by beat) deletes settled rows older than the log's retention;
+skipped rows stay, since the campaign page counts them.
 """
 
 import logging
@@ -31,6 +34,7 @@ from campaigns.models import (
     ProfileEvent,
     TriggerStatus,
 )
+from webhooks.models import SystemSettings
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,21 @@ def dispatch_due(now: datetime | None = None) -> int:
     while time.monotonic() < deadline and (batch := _claim(now or timezone.now())):
         settled += sum(_settle(trigger) for trigger in batch)
     return settled
+
+
+def purge_finished(now: datetime | None = None, batch: int = 2000) -> int:
+    """Delete settled triggers (ran, closed, failed) that finished before the retention
+    period, in batches; returns how many went."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=SystemSettings.load().retention_days)
+    old = LiveTrigger.objects.filter(
+        status__in=[TriggerStatus.RAN, TriggerStatus.CLOSED, TriggerStatus.FAILED],
+        finished_at__lt=cutoff,
+    )
+    deleted = 0
+    while ids := list(old.values_list("pk", flat=True)[:batch]):
+        deleted += LiveTrigger.objects.filter(pk__in=ids).delete()[0]
+    return deleted
 
 
 def skipped_while_paused(campaign: Campaign) -> int:

@@ -37,6 +37,12 @@ def dispatch_live() -> int:
     return live_triggers.dispatch_due()
 
 
+@shared_task(name="campaigns.purge_triggers", ignore_result=True)
+def purge_triggers() -> int:
+    """Periodic: delete settled live triggers older than the retention period."""
+    return live_triggers.purge_finished()
+
+
 def queue_live(event) -> None:
     """Write the live triggers ``event`` sets off, in the caller's transaction; after the
     commit, wake a worker if one is due already (beat finds the others when due)."""

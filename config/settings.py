@@ -321,6 +321,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired": {"task": "deliveries.purge_expired", "schedule": 3600.0},
     "compact-rollups": {"task": "deliveries.compact_rollups", "schedule": 300.0},
     "campaigns-due": {"task": "campaigns.dispatch_due", "schedule": CAMPAIGNS_DISPATCH_INTERVAL},
+    "campaigns-purge-triggers": {"task": "campaigns.purge_triggers", "schedule": 3600.0},
 }
 
 LOGGING = {

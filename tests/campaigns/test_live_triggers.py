@@ -248,3 +248,24 @@ def test_the_live_campaign_page_says_how_many_events_were_skipped_while_paused(a
     other = Campaign.objects.create(name="Quiet", delivery_type="live", status="running")
     html = admin_client.get(f"/admin/campaigns/{other.pk}").content.decode()
     assert "skipped while paused" not in html
+
+
+def test_settled_triggers_past_retention_are_purged_and_pending_and_skipped_ones_kept(db):
+    live_campaign()
+    paused = live_campaign(name="Paused", status="paused")
+    now = timezone.now()
+    trigger_for(event_at(now, identity="old"))
+    live_triggers.dispatch_due()
+    assert set(LiveTrigger.objects.values_list("status", flat=True)) == {"ran", "skipped"}
+    trigger_for(event_at(now + timedelta(days=1), identity="later"))  # pending
+    later = now + timedelta(days=31)
+
+    assert live_triggers.purge_finished(later) == 1
+
+    assert sorted(LiveTrigger.objects.values_list("status", flat=True)) == [
+        "pending",
+        "pending",
+        "skipped",
+    ]
+    assert live_triggers.skipped_while_paused(paused) == 1
+    assert live_triggers.purge_finished(now) == 0
