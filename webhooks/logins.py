@@ -10,7 +10,10 @@ from webhooks.models import ActivityEntry
 
 
 def _address(request) -> str:
-    return (request.META.get("REMOTE_ADDR") if request is not None else None) or "unknown"
+    # The client's address as django-axes read it (through TRUSTED_PROXY_COUNT proxies).
+    if request is None:
+        return "unknown"
+    return getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR") or "unknown"
 
 
 @receiver(user_login_failed)
