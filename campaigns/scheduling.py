@@ -6,13 +6,20 @@ transaction, and a run is unique per (campaign, occurrence). An occurrence more 
 ``schedule.DEFAULT_GRACE`` late (beat or every worker was down) is never sent: the
 issue's rule is that a campaign never sends for a date already past. It is recorded as
 a failed run, so the campaign page can say so.
+
+A run that raises, for whatever reason, ends ``failed`` with the reason on the campaign
+page and in the activity log; the campaign is completed or moves on as after any run,
+so a one-time campaign never stays ``running`` and a recurring one keeps its next
+occurrence.
 """
 
+import logging
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils import timezone
+from pydantic import ValidationError
 
 from campaigns import fanout, schedule
 from campaigns.content import template
@@ -24,6 +31,9 @@ from campaigns.models import (
     DeliveryType,
     RunStatus,
 )
+from webhooks.models import ActivityEntry
+
+logger = logging.getLogger(__name__)
 
 # pg_try_advisory_lock(namespace, campaign id): one run of a campaign at a time.
 LOCK_NAMESPACE = 0x0CA3
@@ -164,13 +174,57 @@ def run(campaign_id: int, occurrence: str) -> CampaignRun | None:
     with _only_runner(campaign_id) as alone:
         if not alone:
             return None
-        finished = fanout.run_occurrence(campaign_id, occurrence)
+        try:
+            finished = fanout.run_occurrence(campaign_id, occurrence)
+        except Exception as error:
+            logger.exception("Run %s of campaign %s failed", occurrence, campaign_id)
+            finished = _record_failure(campaign_id, occurrence, error)
     Campaign.objects.filter(
         pk=campaign_id,
         status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING],
         next_run_at__isnull=True,
     ).exclude(delivery_type=DeliveryType.LIVE).update(status=CampaignStatus.COMPLETED)
     return finished
+
+
+def _record_failure(campaign_id: int, occurrence: str, error: Exception) -> CampaignRun:
+    """End the occurrence's run ``failed`` with the reason (a run finished before keeps
+    its status), and say so in the activity log."""
+    reason = failure_reason(error)
+    now = timezone.now()
+    run, created = CampaignRun.objects.get_or_create(
+        campaign_id=campaign_id,
+        occurrence=occurrence,
+        defaults={"status": RunStatus.FAILED, "error": reason, "finished_at": now},
+    )
+    failed = created or (
+        CampaignRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILED, error=reason, finished_at=now
+        )
+        == 1
+    )
+    if failed:
+        name = Campaign.objects.filter(pk=campaign_id).values_list("name", flat=True).first()
+        summary = f"Campaign “{name}”: run {occurrence} failed. {reason}"
+        ActivityEntry.record("campaign.run_failed", _cut(summary, 500))
+    run.refresh_from_db()
+    return run
+
+
+def failure_reason(error: Exception) -> str:
+    """Why a run failed, in a sentence an admin can act on."""
+    if isinstance(error, fanout.NothingToSend):
+        return str(error)
+    if isinstance(error, ValidationError):
+        return (
+            "Its audience rule is no longer valid: open the segment (or the campaign's "
+            "Who step) and save it again."
+        )
+    return _cut(f"It stopped on an error: {type(error).__name__}: {error}".strip(), 1000)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _only_runner:

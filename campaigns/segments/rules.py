@@ -5,8 +5,10 @@ optional filters on profile properties. Validation here is the only validation: 
 builder's form errors and the API's 422s both come from these models.
 """
 
+import math
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,8 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 MAX_FILTERS = 10
 MAX_ACTIONS = 5
 # ISO dates sort as text, so a typed date comparison compares the "YYYY-MM-DD" prefix.
-DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}")
-NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+# ASCII digits only: the database's patterns know no others.
+DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}", re.ASCII)
+NUMBER = re.compile(r"-?\d+(\.\d+)?", re.ASCII)
+# Numbers compare exactly (as Decimal, and as numeric on PostgreSQL) up to this many
+# characters: far beyond any real amount, well inside numeric's limits, and short
+# enough that a stored text of a million digits is never cast. Longer text is not a
+# number (a stored one does not match; a rule's is refused).
+MAX_NUMBER_DIGITS = 1000
+_NUMBER_LIMIT = 10**MAX_NUMBER_DIGITS
 
 Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "contains", "exists", "not_exists", "in"]
 OPERATOR_LABELS = {
@@ -82,11 +91,16 @@ class PropertyFilter(Strict):
             raise ValueError("'contains' looks for text inside text")
         for value in self.values:
             if kind == "number" and _as_number(value) is None:
-                raise ValueError(f"{value!r} is not a number")
+                if _too_long(value):
+                    raise ValueError(
+                        f"{_shown(value)} is too long to compare "
+                        f"(numbers have at most {MAX_NUMBER_DIGITS} digits)"
+                    )
+                raise ValueError(f"{_shown(value)} is not a number")
             if kind == "date" and not (isinstance(value, str) and _as_date(value)):
-                raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+                raise ValueError(f"{_shown(value)} is not a date (YYYY-MM-DD)")
             if kind == "boolean" and _as_boolean(value) is None:
-                raise ValueError(f"{value!r} is not true or false")
+                raise ValueError(f"{_shown(value)} is not true or false")
         return self
 
     @property
@@ -108,7 +122,7 @@ class PropertyFilter(Strict):
         if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             return "number"
         if self.op in ORDERING and isinstance(values[0], str):
-            if NUMBER.match(values[0]):
+            if NUMBER.fullmatch(values[0].strip()):
                 return "number"
             if _as_date(values[0]):
                 return "date"
@@ -131,14 +145,36 @@ class PropertyFilter(Strict):
         return f"{self.property} {OPERATOR_LABELS[self.op]} {shown}"
 
 
-def _as_number(value: Any) -> float | None:
+def _as_number(value: Any) -> Decimal | None:
+    """The number ``value`` says, exactly; None for anything else (NaN, infinity, and
+    numbers longer than ``MAX_NUMBER_DIGITS``). A Decimal, because float() of a JSON
+    integer of 400 digits raises OverflowError, and of 1e400 as text is infinity."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and NUMBER.match(value.strip()):
-        return float(value)
+    if isinstance(value, int):
+        return Decimal(value) if -_NUMBER_LIMIT < value < _NUMBER_LIMIT else None
+    if isinstance(value, float):
+        # repr's shortest form: 0.1 is Decimal("0.1"), as the stored 0.1 is.
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) <= MAX_NUMBER_DIGITS and NUMBER.fullmatch(text):
+            return Decimal(text)
     return None
+
+
+def _too_long(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -_NUMBER_LIMIT < value < _NUMBER_LIMIT
+    return isinstance(value, str) and len(value.strip()) > MAX_NUMBER_DIGITS
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message, cut short: a rule's value may be huge."""
+    if isinstance(value, int) and not isinstance(value, bool) and _too_long(value):
+        return "the number"  # str() of an int past 4,300 digits raises ValueError
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _as_date(value: str) -> date | None:

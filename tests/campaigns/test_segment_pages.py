@@ -105,7 +105,7 @@ def test_preview_says_when_a_segment_can_never_match(admin_client, db):
     html = admin_client.post(PREVIEW, data).content.decode()
 
     assert 'data-testid="never-matches"' in html
-    assert "no age is both above 60.0 and below 30.0" in html
+    assert "no age is both above 60 and below 30" in html
 
 
 def test_saving_stores_the_rule_and_logs_it(admin_client, buyers):
