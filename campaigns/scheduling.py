@@ -79,6 +79,11 @@ def problems(campaign: Campaign, now: datetime | None = None) -> list[str]:
         found.append(f"The webhook “{campaign.webhook.name}” is paused.")
     if campaign.segment_id is None and not campaign.rule:
         found.append("Choose who receives it: a segment, or build one.")
+    else:
+        try:
+            fanout.audience(campaign)
+        except (ValueError, fanout.NothingToSend) as error:  # e.g. saved before a new check
+            found.append(f"{failure_reason(error)} ({_first_error(error)})")
     if campaign.delivery_type == DeliveryType.ONE_TIME and campaign.send_at is None:
         found.append("Choose when to send it.")
     if campaign.delivery_type == DeliveryType.RECURRING and not campaign.recurrence:
@@ -221,6 +226,12 @@ def failure_reason(error: Exception) -> str:
             "Who step) and save it again."
         )
     return _cut(f"It stopped on an error: {type(error).__name__}: {error}".strip(), 1000)
+
+
+def _first_error(error: Exception) -> str:
+    if isinstance(error, ValidationError) and error.errors():
+        return _cut(str(error.errors()[0]["msg"]).removeprefix("Value error, "), 200)
+    return _cut(str(error), 200)
 
 
 def _cut(text: str, limit: int) -> str:

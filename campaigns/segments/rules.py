@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from config.dates import OUT_OF_BOUNDS, in_bounds
+
 MAX_FILTERS = 10
 MAX_ACTIONS = 5
 # ISO dates sort as text, so a typed date comparison compares the "YYYY-MM-DD" prefix.
@@ -46,7 +48,9 @@ Scalar = str | bool | int | float
 
 
 class Strict(BaseModel):
-    # A misspelt key is an error, not a silently ignored condition.
+    # A misspelt key is an error, not a silently ignored condition. Counts and yes/no
+    # fields are strict too (`"days": false` or `"performed": "no"` are refused), so the
+    # API takes exactly what its schema says.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -209,7 +213,7 @@ class Window(Strict):
     two dates (both included, as calendar days in the rule's time zone)."""
 
     kind: Literal["ever", "last_days", "between"] = "ever"
-    days: int | None = Field(default=None, ge=1, le=3650)
+    days: int | None = Field(default=None, ge=1, le=3650, strict=True)
     start: date | None = None
     end: date | None = None
 
@@ -217,6 +221,10 @@ class Window(Strict):
     def _complete(self) -> "Window":
         if self.kind == "last_days" and self.days is None:
             raise ValueError("'last_days' needs days")
+        # A saved rule is parsed again wherever it is used, so one stored before this
+        # check is refused there too ("no longer valid") instead of overflowing.
+        if not (in_bounds(self.start) and in_bounds(self.end)):
+            raise ValueError(OUT_OF_BOUNDS)
         if self.kind == "between":
             if self.start is None or self.end is None:
                 raise ValueError("'between' needs a start and an end date")
@@ -233,7 +241,7 @@ class Window(Strict):
 
 
 class Duration(Strict):
-    value: int = Field(ge=1, le=100_000)
+    value: int = Field(ge=1, le=100_000, strict=True)
     unit: Literal["minutes", "hours", "days"] = "days"
 
     @property
@@ -318,7 +326,7 @@ class DateCondition(Strict):
         description="days_ago: exactly N calendar days ago; at_least_days_ago: N or more "
         "days ago; today: today's date; anniversary: today's month and day, any year."
     )
-    days: int | None = Field(default=None, ge=0, le=36500)
+    days: int | None = Field(default=None, ge=0, le=36500, strict=True)
 
     @model_validator(mode="after")
     def _complete(self) -> "DateCondition":
@@ -359,7 +367,9 @@ class UserProperties(BaseRule):
 
     category: Literal["user_properties"]
     action: Action | None = None
-    performed: bool = Field(default=True, description="False: did not do the action.")
+    performed: bool = Field(
+        default=True, strict=True, description="False: did not do the action."
+    )
     window: Window = Window()
 
     @model_validator(mode="after")

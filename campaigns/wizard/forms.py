@@ -14,7 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from campaigns import schedule, scheduling
-from campaigns.content import template
+from campaigns.content import linked, template
 from campaigns.content.payload import PROFILE_FIELDS
 from campaigns.models import (
     BodyMode,
@@ -23,12 +23,13 @@ from campaigns.models import (
     DeliveryType,
     Segment,
 )
+from config.dates import OUT_OF_BOUNDS, in_bounds
 from webhooks.models import Webhook
 
 MAX_PAIRS = 50
 MAX_BATCH = 1000
 MAX_CAP = 100_000_000
-MAX_LINKED = 5
+MAX_LINKED = linked.MAX_SOURCES
 # A name ``linked.<name>`` can be written with in Liquid.
 LINKED_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -125,6 +126,9 @@ class DeliveryForm(forms.ModelForm):
             local = data.get("send_at_local")
             if local is None:
                 self.add_error("send_at_local", "Choose when to send it.")
+            elif not in_bounds(local):
+                # 9999-12-31 in a zone west of UTC would overflow into year 10000.
+                self.add_error("send_at_local", OUT_OF_BOUNDS)
             else:
                 when = schedule.local_to_utc(local.replace(tzinfo=None, second=0), zone)
                 try:
@@ -139,6 +143,11 @@ class DeliveryForm(forms.ModelForm):
         return data
 
     def _clean_recurrence(self, data: dict, zone: ZoneInfo) -> None:
+        bad = [name for name in ("starts", "ends") if not in_bounds(data.get(name))]
+        for name in bad:
+            self.add_error(name, OUT_OF_BOUNDS)
+        if bad:
+            return
         every = data.get("every") or ""
         at = data.get("at") or time(9, 0)
         recurrence = {

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django import forms
 from django.utils import timezone
 
+from config.dates import OUT_OF_BOUNDS, in_bounds
 from deliveries.stats.windows import CUSTOM, GRANULARITIES, RANGES, Window
 
 # The windows the stats pages offer, as their switch shows them.
@@ -12,7 +13,6 @@ STATS_RANGES = ("24h", "7d", "30d")
 RANGE_LABELS = {**{name: RANGES[name].short for name in STATS_RANGES}, CUSTOM: "Custom"}
 DEFAULT_RANGE = "7d"
 MAX_CUSTOM_DAYS = 400
-EARLIEST, LATEST = 2000, 2999  # years a custom window may name
 # Hourly bars beyond a week would be too thin to point at.
 MAX_HOURLY_HOURS = 7 * 24
 
@@ -41,9 +41,9 @@ class StatsWindowForm(forms.Form):
         data = super().clean()
         for name in ("since", "until"):
             moment = data.get(name)
-            if moment and not EARLIEST <= moment.year <= LATEST:
+            if not in_bounds(moment):
                 # Far dates overflow the window arithmetic: a form error, not a 500.
-                self.add_error(name, f"Choose a date between {EARLIEST} and {LATEST}.")
+                self.add_error(name, OUT_OF_BOUNDS)
         if self.errors:
             return data
         since, until = data.get("since"), data.get("until")

@@ -237,7 +237,7 @@ def test_only_the_actions_that_apply_are_offered(admin_client, webhook, status, 
     for action in hidden:
         assert f'action="{detail(campaign)}{action}"' not in html
     if "/stop" in shown:
-        assert "return confirm(" in html
+        assert 'data-confirm="Stop “X” for good?' in html
 
 
 # Progress

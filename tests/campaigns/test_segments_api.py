@@ -249,3 +249,23 @@ def test_the_openapi_schema_holds_the_rule_schema(admin_client):
     assert set(members_op["responses"]) == {"200", "401", "404", "409", "422"}
     assert set(components["MembersOut"]["properties"]) == {"identities", "next_cursor", "count"}
     assert "/api/v1/segments" in schema["paths"]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {**LAUNCHED, "window": {"kind": "last_days", "days": False}},
+        {**LAUNCHED, "window": {"kind": "last_days", "days": "7"}},
+        {**LAUNCHED, "window": {"kind": "last_days", "days": 7.0}},
+        {
+            "category": "user_properties",
+            "profile": [{"property": "country", "op": "exists"}],
+            "performed": "no",
+        },
+    ],
+)
+def test_counts_and_yes_no_fields_take_only_what_the_schema_says(client, raw_key, rule):
+    response = preview(client, rule, raw_key)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] in ("int_type", "bool_type")
