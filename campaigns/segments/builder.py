@@ -13,9 +13,11 @@ from django.conf import settings
 from django.http import QueryDict
 from pydantic import ValidationError
 
+from campaigns.models import Segment
 from campaigns.segments import rules
 
 MAX_ROWS = rules.MAX_FILTERS
+NAME_MAX_LENGTH = Segment._meta.get_field("name").max_length
 
 
 @dataclass
@@ -245,14 +247,24 @@ class Builder:
 
     def validate(self) -> rules.Rule | None:
         """The rule, or None with the errors put on the sections and rows."""
-        if not self.name.strip():
+        name = self.name.strip()
+        if not name:
             self.errors.setdefault("name", []).append("Give the segment a name.")
+        elif len(name) > NAME_MAX_LENGTH:
+            self.errors.setdefault("name", []).append(
+                f"Keep the name to {NAME_MAX_LENGTH} characters (it has {len(name)})."
+            )
+        elif "\x00" in name:
+            self.errors.setdefault("name", []).append(
+                "The name cannot contain the NUL character (\\u0000)."
+            )
         try:
-            return rules.parse(self.to_json())
+            rule = rules.parse(self.to_json())
         except ValidationError as exc:
             for error in exc.errors():
                 self._place(error)
             return None
+        return None if self.errors else rule
 
     def validate_rule(self) -> rules.Rule | None:
         """As ``validate`` but without the name: for the preview."""

@@ -12,7 +12,15 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from config.dates import OUT_OF_BOUNDS, in_bounds
 
@@ -54,13 +62,28 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def storable_text(value: str) -> str:
+    """``value`` if PostgreSQL can store and compare it; ValueError otherwise (NUL and
+    lone surrogates, which no property name, event or value legitimately holds)."""
+    if "\x00" in value:
+        raise ValueError("text cannot contain the NUL character (\\u0000)")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("text cannot contain unpaired surrogates") from None
+    return value
+
+
 # Property names are JSON keys; quotes and backslashes would need escaping in SQLite's
 # JSON paths, and no real property needs them.
 PropertyName = Annotated[
     str,
     Field(min_length=1, max_length=100, pattern=r'^[^"\\]+$', examples=["country"]),
+    AfterValidator(storable_text),
 ]
-EventName = Annotated[str, Field(min_length=1, max_length=100, examples=["Charged"])]
+EventName = Annotated[
+    str, Field(min_length=1, max_length=100, examples=["Charged"]), AfterValidator(storable_text)
+]
 
 
 class PropertyFilter(Strict):
@@ -94,6 +117,8 @@ class PropertyFilter(Strict):
         if self.op == "contains" and kind != "text":
             raise ValueError("'contains' looks for text inside text")
         for value in self.values:
+            if isinstance(value, str):
+                storable_text(value)
             if kind == "number" and _as_number(value) is None:
                 if _too_long(value):
                     raise ValueError(
@@ -367,9 +392,7 @@ class UserProperties(BaseRule):
 
     category: Literal["user_properties"]
     action: Action | None = None
-    performed: bool = Field(
-        default=True, strict=True, description="False: did not do the action."
-    )
+    performed: bool = Field(default=True, strict=True, description="False: did not do the action.")
     window: Window = Window()
 
     @model_validator(mode="after")

@@ -88,7 +88,8 @@ def segment_builder(request: HtmxRequest, pk: int | None = None) -> HttpResponse
         return trigger_client_event(response, "refresh-preview")
     rule = builder.validate()
     name = builder.name.strip()
-    duplicate = Segment.objects.filter(name=name).exclude(pk=pk).exists()
+    # Only a valid name is looked up: PostgreSQL refuses a NUL even in a query.
+    duplicate = rule is not None and Segment.objects.filter(name=name).exclude(pk=pk).exists()
     if duplicate:
         builder.errors.setdefault("name", []).append("Another segment has this name.")
     if rule is None or duplicate:

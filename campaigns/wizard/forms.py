@@ -368,6 +368,7 @@ class WhatForm(forms.ModelForm):
             self.pair_errors.setdefault(group, []).append(f"At most {MAX_PAIRS} rows.")
         if any(not k for k, _ in pairs):
             self.pair_errors.setdefault(group, []).append(f"Each {noun} needs a name.")
+        _refuse_nul(self.pair_errors, group, pairs)
 
     def _check_linked(self) -> None:
         errors = self.pair_errors.setdefault("linked", [])
@@ -385,6 +386,7 @@ class WhatForm(forms.ModelForm):
                 errors.append(f"“{name}”: the URL must start with http:// or https://.")
             problems = template.check(url)
             errors += [f"“{name}”: {p.message}" for p in problems]
+        _refuse_nul(self.pair_errors, "linked", self.linked)
         if not errors:
             del self.pair_errors["linked"]
 
@@ -399,6 +401,15 @@ class WhatForm(forms.ModelForm):
         if commit:
             campaign.save()
         return campaign
+
+
+def _refuse_nul(errors: dict[str, list[str]], group: str, pairs: list[tuple[str, str]]) -> None:
+    # PostgreSQL cannot store NUL in text or jsonb: a row error, not a 500 on save.
+    for number, (key, value) in enumerate(pairs, start=1):
+        if "\x00" in key or "\x00" in value:
+            errors.setdefault(group, []).append(
+                f"Row {number}: text cannot contain the NUL character (\\u0000)."
+            )
 
 
 def _text(value) -> str:
