@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run soak test test-sqlite lint fmt clean
+.PHONY: run soak test test-sqlite api-fuzz lint fmt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test-sqlite: $(VENV)/.installed-dev
 	mkdir -p var && rm -f var/test-sqlite.sqlite3
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 DEBUG=true \
 	  $(BIN)/pytest -p no:cacheprovider tests/campaigns -m "not browser and not worker" $(SQLITE_PYTEST_ARGS)
+
+# schemathesis with every check against the JSON API (DEBUG off, gunicorn, PostgreSQL).
+api-fuzz: $(VENV)/.installed-dev
+	bash .ci/with-services bash .ci/api-fuzz
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .

@@ -7,12 +7,16 @@ is invalid input too, in that same shape.
 
 import json
 import math
+import re
+from datetime import datetime
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Schema, errors
 from ninja.parser import Parser
+from pydantic import BeforeValidator
 
 from config.web import admin_required
 
@@ -40,6 +44,21 @@ class HTTPValidationError(Schema):
     """Invalid input (422), in seed 001's shape: every API answers it this way."""
 
     detail: list[ValidationError] = Field(title="Detail")
+
+
+def _iso_8601(value: Any) -> Any:
+    # pydantic reads a number (or text of one) as seconds since 1970; the schemas say
+    # ISO 8601 (format: date-time), so only text that starts with a date is a time.
+    if isinstance(value, datetime):
+        return value
+    if not (isinstance(value, str) and ISO_DATE_START.match(value)):
+        raise ValueError("give the time as ISO 8601 text, e.g. 2026-01-31T14:05:00Z")
+    return value
+
+
+ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# A time as the API takes it: ISO 8601 text only.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]
 
 
 class MalformedJSON(ValueError):

@@ -18,7 +18,7 @@ from ninja.decorators import decorate_view
 from ninja.errors import ValidationError
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from config.api import ErrorOut, HTTPValidationError
+from config.api import ErrorOut, HTTPValidationError, IsoDateTime
 from deliveries.engine.emit import MAX_PAYLOAD_BYTES, UnknownEventType, emit
 from deliveries.signals import user_event
 from webhooks.api_auth import ApiKeyAuth
@@ -61,7 +61,7 @@ class EventIn(BaseModel):
         "profile's events, and a profile that is new is created.",
         examples=["user-1842"],
     )
-    occurred_at: datetime | None = Field(
+    occurred_at: IsoDateTime | None = Field(
         default=None,
         description="When the user event happened (ISO 8601; without an offset, UTC); "
         "only with an identity. Defaults to when the event arrives.",
@@ -71,14 +71,6 @@ class EventIn(BaseModel):
     @classmethod
     def _storable(cls, value: Any) -> Any:
         return check_storable(value)
-
-    @field_validator("occurred_at", mode="before")
-    @classmethod
-    def _iso_text(cls, value: Any) -> Any:
-        # pydantic would read a number as seconds since 1970; the schema says ISO 8601.
-        if value is not None and not isinstance(value, str | datetime):
-            raise ValueError("give the time as ISO 8601 text, e.g. 2026-01-31T14:05:00Z")
-        return value
 
     @field_validator("occurred_at")
     @classmethod

@@ -7,7 +7,7 @@ from ninja import Field, Path, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as InvalidInput
 
-from config.api import ErrorOut, HTTPValidationError
+from config.api import ErrorOut, HTTPValidationError, IsoDateTime
 from deliveries.stats import queries
 from deliveries.stats.windows import Window
 from webhooks.api_auth import ApiKeyAuth
@@ -93,8 +93,8 @@ def _utc(moment: datetime | None, name: str) -> datetime | None:
 def webhook_stats(
     request: HttpRequest,
     webhook_id: int = Path(..., ge=1, le=MAX_ID, title="Webhook Id"),
-    from_: datetime | None = FROM,
-    to: datetime | None = TO,
+    from_: IsoDateTime | None = FROM,
+    to: IsoDateTime | None = TO,
 ) -> WebhookStatsResponse:
     start, end = _utc(from_, "from"), _utc(to, "to")
     if start and end and start >= end:

@@ -199,6 +199,8 @@ def test_an_invalid_id_answers_422_in_the_seed_shape(api, db):
         ({"from": "2026-03-03", "to": "2026-03-02"}, "to"),
         ({"from": "0001-01-01T00:00:00+01:00"}, "from"),  # year 0 in UTC
         ({"to": "9999-12-31T23:00:00-02:00"}, "to"),  # year 10000 in UTC
+        ({"to": "0.5"}, "to"),  # a number is not ISO 8601, whatever pydantic makes of it
+        ({"from": "1700000000"}, "from"),
     ],
 )
 def test_an_invalid_window_answers_422(api, traffic, params, field):
