@@ -10,6 +10,11 @@
 A body that cannot be built raises ``ComposeError`` with the reason its delivery fails
 with (``template_error``, ``linked_content_error``); fan-out records that delivery as
 failed and goes on with the run. ``preview`` never raises: it reports problems instead.
+
+Every render keeps the template's budget (``template``'s docstring). A template that goes
+over it for ``OVER_BUDGET_STREAK`` batches in a row is not rendered again in that run:
+its remaining batches fail at once, so a run does not spend the time budget per batch.
+The preview waits ``PREVIEW_LINKED_SECONDS`` in all for linked content.
 """
 
 import json
@@ -24,6 +29,9 @@ from campaigns.content.payload import Recipient, profile_entry, profile_variable
 from campaigns.models import BodyMode, Campaign, ContentType, Profile
 from deliveries.engine import url_with_query
 from deliveries.models import FailureReason
+
+OVER_BUDGET_STREAK = 3
+PREVIEW_LINKED_SECONDS = 4.0
 
 CONTENT_TYPES = {
     ContentType.JSON: "application/json",
@@ -76,8 +84,9 @@ class Composer:
     retry sends the same request even after the campaign is edited.
     """
 
-    def __init__(self, campaign: Campaign):
+    def __init__(self, campaign: Campaign, linked_seconds: float | None = None):
         self.campaign = campaign
+        self.over_budget: list[str] = []  # the messages of the latest batches in a row
         self.custom = campaign.body_mode == BodyMode.CUSTOM
         self.content_type = content_type_of(campaign)
         self.query = query_string(campaign.query_params)
@@ -89,7 +98,7 @@ class Composer:
                 sources = sources_of(campaign.linked_content)
             except LinkedContentError as error:
                 self.sources_error = str(error)
-        self.linked = LinkedContent(sources, campaign.pk, self.key_values)
+        self.linked = LinkedContent(sources, campaign.pk, self.key_values, linked_seconds)
 
     def compose(self, recipients: list[Recipient]) -> dict[str, Any] | str:
         """The payload of one delivery to ``recipients``: the seed's document, or the
@@ -103,6 +112,12 @@ class Composer:
             return profile_variables_body(campaign.pk, self.key_values, entries)
         if self.sources_error:
             raise ComposeError(FailureReason.LINKED_CONTENT_ERROR, self.sources_error)
+        if len(self.over_budget) >= OVER_BUDGET_STREAK:
+            raise ComposeError(
+                FailureReason.TEMPLATE_ERROR,
+                f"{self.over_budget[-1]} (not rendered: the template went over its budget "
+                f"for {OVER_BUDGET_STREAK} batches in a row in this run)",
+            )
         problems = template.check(self.campaign.custom_body or "")  # parsed once per source
         if problems:  # before asking linked content for a body that cannot render
             first = problems[0]
@@ -136,11 +151,14 @@ class Composer:
             else:
                 text = template.render(source, context)
         except template.TemplateError as error:
+            if error.over_budget:
+                self.over_budget.append(str(error))
             raise ComposeError(FailureReason.TEMPLATE_ERROR, str(error), error.line) from error
         except RecursionError as error:  # json.loads of arrays nested thousands deep
             raise ComposeError(
                 FailureReason.TEMPLATE_ERROR, "The rendered body is nested too deep to be JSON."
             ) from error
+        self.over_budget.clear()
         return _storable(text)
 
 
@@ -178,7 +196,7 @@ def preview(
     problems found: Liquid syntax and unknown names with their lines, rendering errors,
     JSON that does not parse, linked content that fails (the body is rendered without
     it). Linked content is fetched for real. Never raises for what a user typed."""
-    composer = Composer(campaign)
+    composer = Composer(campaign, linked_seconds=PREVIEW_LINKED_SECONDS)
     webhook = campaign.webhook if campaign.webhook_id else None
     url = url_with_query(webhook.url, composer.query) if webhook else ""
     size = max(campaign.batch_size or 1, 1)

@@ -23,6 +23,7 @@ delivery fails with ``linked_content_error``.
 """
 
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from deliveries.engine import FetchFailed, fetch
 
 TIMEOUT = 3.0  # seed 002's platform waits three seconds for a webhook; the same here
 MAX_BYTES = 256 * 1024
+MAX_SOURCES = 5  # the form's limit, kept here too: a draft previewed as typed skips the form
 CACHE_ENTRIES = 1000
 CACHE_BYTES = 8 * 1024 * 1024  # of answers as received; parsed, they take a few times more
 FAILURE_STREAK = 20
@@ -58,6 +60,10 @@ def sources_of(declared: object) -> list[Source]:
         return []
     if not isinstance(declared, list):
         raise LinkedContentError("Linked content must be a list of sources.")
+    if len(declared) > MAX_SOURCES:
+        raise LinkedContentError(
+            f"A campaign can have at most {MAX_SOURCES} linked content sources; none is fetched."
+        )
     sources: list[Source] = []
     for number, entry in enumerate(declared, 1):
         name = entry.get("name") if isinstance(entry, Mapping) else None
@@ -75,10 +81,20 @@ def sources_of(declared: object) -> list[Source]:
 class LinkedContent:
     """The linked content of one run (or one preview): sources, cache and failure streaks."""
 
-    def __init__(self, sources: list[Source], campaign_id: int, key_values: Mapping[str, Any]):
+    def __init__(
+        self,
+        sources: list[Source],
+        campaign_id: int,
+        key_values: Mapping[str, Any],
+        seconds: float | None = None,
+    ):
         self.sources = sources
         self.campaign_id = campaign_id
         self.key_values = key_values
+        # A page waiting on linked content (the preview) gives it ``seconds`` in all, not
+        # TIMEOUT for each source in turn.
+        self.seconds = seconds
+        self.deadline = None if seconds is None else time.monotonic() + seconds
         self.fetches = 0  # requests actually made (the rest came from the cache)
         self._cache: OrderedDict[str, tuple[bool, Any, int]] = OrderedDict()
         self._cached_bytes = 0
@@ -125,9 +141,15 @@ class LinkedContent:
         if cached is not None:
             self._cache.move_to_end(url)
             return cached[0], cached[1]
+        timeout = TIMEOUT
+        if self.deadline is not None:
+            timeout = min(TIMEOUT, self.deadline - time.monotonic())
+            if timeout <= 0.05:
+                # Not cached: the next page asks again.
+                return False, f"not fetched: the preview waits {self.seconds:g} s in all"
         self.fetches += 1
         try:
-            fetched = fetch(url, TIMEOUT, MAX_BYTES)
+            fetched = fetch(url, timeout, MAX_BYTES)
             entry = (True, _value_of(fetched.content_type, fetched.body), len(fetched.body))
             self._streaks[name] = 0
         except (FetchFailed, ValueError) as error:

@@ -5,8 +5,11 @@ the environment is locked down:
 
 - No autoescaping: bodies are JSON or plain text, never HTML.
 - No ``include`` / ``render``: a body is one template with no partials to load.
-- Limits: output size, loop iterations and assigned-variable size are capped, so one
-  template cannot stall a worker or eat its memory.
+- A budget (``budget``): loop iterations over the whole render, time, output size,
+  assigned-variable size, and the size of what ranges and filters make, all checked
+  while the template runs, so one template cannot stall a worker or eat its memory.
+  ``check`` also renders the template once with a sample member, so a template that
+  blows its budget whatever the data is refused in the editor, with its line.
 - Unknown top-level names are errors. A typo such as ``{{ profil.Email }}`` is reported
   by ``check`` with its line and fails ``render``, instead of silently sending "".
 - Missing keys below a known name render empty: ``{{ profile.ProfileData.city }}`` is ""
@@ -19,6 +22,7 @@ sender can fail one delivery with reason template_error and go on with the run.
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,22 +30,25 @@ from typing import Any
 
 from liquid import BoundTemplate, Environment, Mode, Token, TokenStream, Undefined
 from liquid.exceptions import (
+    BlockNestingError,
     LiquidError,
     LocalNamespaceLimitError,
     LoopIterationLimitError,
     OutputStreamLimitError,
+    ResourceLimitError,
 )
-from liquid.filter import int_arg, liquid_filter
+from liquid.token import TOKEN_OUTPUT
 
+from campaigns.content import budget
+from campaigns.content.budget import (
+    MAX_LOCALS_BYTES,
+    MAX_LOOP_ITERATIONS,
+    MAX_OUTPUT_BYTES,
+    BudgetError,
+)
 from campaigns.content.payload import PROFILE_FIELDS, Recipient, profile_entry
 
 MAX_SOURCE_CHARS = 100_000
-MAX_OUTPUT_BYTES = 1024 * 1024
-# Python-liquid counts the product of nested loop lengths, so this bounds a loop over a
-# batch's profiles times a loop over each profile's properties.
-MAX_LOOP_ITERATIONS = 100_000
-# Stops `{% assign s = s | append: s %}` in a loop from doubling a string until memory runs out.
-MAX_LOCALS_BYTES = 1024 * 1024
 
 # The names context_for provides.
 CONTEXT_NAMES = ("profile", "profiles", "key_values", "targetId", "linked")
@@ -56,8 +63,9 @@ VARIABLES = [f"profile.{name}" for name in PROFILE_FIELDS] + [
 
 _LIMIT_MESSAGES = {
     OutputStreamLimitError: f"The body is larger than {MAX_OUTPUT_BYTES // 1024} KiB.",
-    LoopIterationLimitError: f"Loops run more than {MAX_LOOP_ITERATIONS:,} times.",
+    LoopIterationLimitError: f"Loops run more than {MAX_LOOP_ITERATIONS:,} times in all.",
     LocalNamespaceLimitError: f"Assigned variables hold more than {MAX_LOCALS_BYTES // 1024} KiB.",
+    BlockNestingError: f"Tags are nested more than {Environment.block_nesting_limit} deep.",
 }
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -74,11 +82,19 @@ class Problem:
 class TemplateError(Exception):
     """A template that cannot be rendered, with where when Liquid says."""
 
-    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        *,
+        over_budget: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.over_budget = over_budget  # a budget limit, not a mistake in the template
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
@@ -100,6 +116,10 @@ def check(source: str) -> list[Problem]:
         for name, line, col in compiled.filters
         if name not in ENV.filters
     ]
+    if not problems:
+        over_budget = _trial(source)
+        if over_budget:
+            problems.append(over_budget)
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
@@ -117,6 +137,8 @@ def render(source: str, context: Mapping[str, Any]) -> str:
             raise TemplateError(f"Unknown variable '{name}'.", line, col)
     try:
         return compiled.template.render(context)
+    except RecursionError as err:  # python-liquid stringifies data nested thousands deep
+        raise TemplateError("A value is nested too deep to render.", over_budget=True) from err
     except LiquidError as err:
         raise _template_error(err) from err
     except Exception as err:
@@ -176,19 +198,6 @@ def variables_for(
     )
 
 
-@liquid_filter
-def _json(value: object, indent: object = None) -> str:
-    """``{{ x | json }}`` (or ``| json: 2`` to indent): a JSON literal, so strings arrive
-    quoted and escaped."""
-    spaces = int_arg(indent) if indent else None
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, default=_jsonable, indent=spaces)
-
-
-def _jsonable(value: object) -> object:
-    # A missing property is null; anything else JSON lacks (dates, decimals) is its text.
-    return None if isinstance(value, Undefined) else str(value)
-
-
 def _reject_constant(name: str) -> None:
     # json.loads accepts NaN and Infinity, which strict receivers reject.
     raise ValueError(f"{name} is not allowed")
@@ -219,16 +228,26 @@ def _locate_errors(tag: Any) -> None:
 
 
 class _Environment(Environment):
-    # Python-liquid 2 takes its limits as class attributes.
+    # Python-liquid 2 takes its limits as class attributes. Its loop limit applies to one
+    # nest of loops at a time (the product of their lengths, refused before they start);
+    # budget.BudgetedContext adds the count over the whole render.
     output_stream_limit = MAX_OUTPUT_BYTES
     loop_iteration_limit = MAX_LOOP_ITERATIONS
     local_namespace_limit = MAX_LOCALS_BYTES
+    template_class = budget.BudgetedTemplate
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
         # No partials to load: refuse these when checking, not at send time.
         del self.tags["include"], self.tags["render"]
-        self.add_filter("json", _json)
+        self.tags[TOKEN_OUTPUT].node_class = budget.BoundedOutputNode
+        self.tags["echo"].node_class = budget.BoundedEchoNode
+        self.tags["cycle"].node_class = budget.BoundedCycleNode
+        self.filters["json"] = budget.json_filter
+        self.filters["join"] = budget.join_filter
+        self.filters["uniq"] = budget.uniq_filter
+        for name, func in list(self.filters.items()):
+            self.filters[name] = budget.bounded_filter(name, func)
         for tag in self.tags.values():
             _locate_errors(tag)
 
@@ -246,9 +265,29 @@ class _Compiled:
     filters: tuple[tuple[str, int, int], ...] = ()
 
 
-# A campaign renders the same source for every batch: parse and analyse it once.
-@lru_cache(maxsize=64)
 def _compile(source: str) -> _Compiled:
+    # A campaign renders the same source for every batch: parse and analyse it once. A
+    # parsed template takes about a hundred times its source in memory (10 MB at the
+    # limit), so the few large ones get a cache of their own instead of filling a big one.
+    if len(source) <= _SMALL_SOURCE_CHARS:
+        return _compile_small(source)
+    return _compile_large(source)
+
+
+_SMALL_SOURCE_CHARS = 10_000
+
+
+@lru_cache(maxsize=32)
+def _compile_small(source: str) -> _Compiled:
+    return _parse(source)
+
+
+@lru_cache(maxsize=4)
+def _compile_large(source: str) -> _Compiled:
+    return _parse(source)
+
+
+def _parse(source: str) -> _Compiled:
     if len(source) > MAX_SOURCE_CHARS:
         return _Compiled(None, Problem(1, f"The template is over {MAX_SOURCE_CHARS:,} characters."))
     try:
@@ -256,26 +295,58 @@ def _compile(source: str) -> _Compiled:
     except LiquidError as err:
         error = _template_error(err)
         return _Compiled(None, Problem(error.line, error.message, error.column))
+    except RecursionError:
+        return _Compiled(None, Problem(1, "The template is nested too deep."))
+    budget.bound_ranges(template)
     analysis = template.analyze(include_partials=False)
+    # Thousands of references at the size limit: find their lines by bisection, not by
+    # counting newlines from the start for each.
+    starts = [0] + [found.end() for found in re.finditer("\n", source)]
     names = [
-        (name, *_line_col(ref.span.index, source))
+        (name, *_line_col_in(ref.span.index, starts))
         for name, refs in analysis.globals.items()
         for ref in refs
     ]
     filters = [
-        (name, *_line_col(span.index, source))
+        (name, *_line_col_in(span.index, starts))
         for name, spans in analysis.filters.items()
         for span in spans
     ]
     return _Compiled(template, None, tuple(names), tuple(filters))
 
 
+# A sample member for check's trial render: what every batch has at least.
+_SAMPLE = Recipient(identity="sample", email="sample@example.com", object_id="sample")
+
+
+@lru_cache(maxsize=64)
+def _trial(source: str) -> Problem | None:
+    """The budget problem of rendering ``source`` for one sample member, if any.
+
+    Loops over ranges, doubling strings, huge joins: most ways to blow the budget do not
+    depend on the data, so they are refused in the editor, at publish, and (check runs
+    before every batch, cached) at once for each batch of a run. Other render errors
+    depend on the data and are left to the preview and the send.
+    """
+    try:
+        render(source, context_for(0, {}, [_SAMPLE], {}))
+    except TemplateError as error:
+        if error.over_budget:
+            return Problem(error.line, error.message, error.column)
+    return None
+
+
 def _template_error(err: LiquidError) -> TemplateError:
-    message = _LIMIT_MESSAGES.get(type(err)) or str(err.message)
+    over_budget = isinstance(err, ResourceLimitError)
+    if isinstance(err, BudgetError):
+        message = str(err.message)
+    else:
+        message = _LIMIT_MESSAGES.get(type(err)) or str(err.message)
     token = err.token
     if token is None or token.start_index < 0 or not token.source:
-        return TemplateError(message)
-    return TemplateError(message, *_line_col(token.start_index, token.source))
+        return TemplateError(message, over_budget=over_budget)
+    line, column = _line_col(token.start_index, token.source)
+    return TemplateError(message, line, column, over_budget=over_budget)
 
 
 def _line_col(index: int, source: str) -> tuple[int, int]:
@@ -283,3 +354,9 @@ def _line_col(index: int, source: str) -> tuple[int, int]:
     index = max(0, min(index, len(source)))
     line = source.count("\n", 0, index) + 1
     return line, index - (source.rfind("\n", 0, index) + 1) + 1
+
+
+def _line_col_in(index: int, line_starts: list[int]) -> tuple[int, int]:
+    """``_line_col`` given where each line of the source starts."""
+    line = bisect_right(line_starts, max(index, 0))
+    return line, max(index, 0) - line_starts[line - 1] + 1
