@@ -232,7 +232,10 @@ def preview(
 
 
 def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # A body may escape a lone surrogate ("\\ud800"): valid JSON, sent as written, but
+    # its decoded text cannot be written into a page. Shown as the escape it came as.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _unique(messages: Iterable[str]) -> list[str]:
