@@ -12,7 +12,7 @@ status count is keyed by the delivery's campaign. The payload still names the ca
 
 from django.utils import timezone
 
-from campaigns.content.compose import ComposeError, Composer, recipient_of
+from campaigns.content.compose import PREVIEW_LINKED_SECONDS, ComposeError, Composer, recipient_of
 from campaigns.models import Campaign, DeliveryType, Profile
 from deliveries.engine import claim, send_batch
 from deliveries.models import Delivery, DeliveryStatus, Source, Trigger
@@ -37,7 +37,8 @@ def send_test(campaign: Campaign, profile: Profile, user) -> Delivery:
         raise TestSendRefused("Choose a webhook first: the test is sent to the campaign's webhook.")
     if not webhook.is_active:
         raise TestSendRefused(f"The webhook “{webhook.name}” is paused; make it active first.")
-    composer = Composer(campaign)
+    # An admin is waiting: linked content gets the preview's few seconds in all.
+    composer = Composer(campaign, linked_seconds=PREVIEW_LINKED_SECONDS)
     try:
         payload = composer.compose([recipient_of(profile, _event_properties(campaign, profile))])
     except ComposeError as error:
