@@ -32,6 +32,15 @@ HALF_MIB = "{% assign s = 'xxxxxxxx' %}" + "{% assign s = s | append: s %}" * 16
 HALF_MIB_OF_NEWLINES = HALF_MIB.replace("xxxxxxxx", "\n" * 8)
 
 
+@pytest.fixture(autouse=True)
+def deadline_only_where_tested(request, monkeypatch):
+    """A busy machine may take longer than the 0.5 s deadline over work that another
+    limit is meant to stop: outside the deadline's own tests, the deadline waits long
+    enough that the limit under test is the one that speaks."""
+    if "deadline" not in request.node.name:
+        monkeypatch.setattr(budget, "MAX_RENDER_SECONDS", 60.0)
+
+
 def context(profiles: int = 1, **linked):
     recipients = [
         Recipient(f"user-{n}", f"u{n}@example.com", properties={"city": f"City {n}"})
