@@ -9,11 +9,11 @@ table.
 from django import forms
 from django.db.models import Q, QuerySet
 
-from config.keyset import MAX_ID
+from deliveries.log.filtersets import campaigns, local_input
 from deliveries.models import AttemptRollup, DeliveryAttempt, FailureReason
 from deliveries.stats import queries
 from deliveries.stats.forms import StatsWindowForm
-from deliveries.stats.windows import HOUR, Window
+from deliveries.stats.windows import CUSTOM, HOUR, Window
 from webhooks.models import Webhook
 
 OUTCOMES = [("", "Any outcome"), ("success", "Delivered (2xx)"), ("failed", "Failed")]
@@ -74,21 +74,42 @@ class AttemptFilterForm(StatsWindowForm):
     webhook = forms.ModelChoiceField(
         Webhook.objects.order_by("name"), required=False, empty_label="Any webhook"
     )
-    # By id: deliveries may not import campaigns (a campaign's stats page links here).
-    campaign = forms.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    campaign = forms.ModelChoiceField(campaigns(), required=False, empty_label="Any campaign")
     outcome = forms.ChoiceField(choices=OUTCOMES, required=False)
     reason = forms.ChoiceField(
         label="Failure reason", choices=[("", "Any reason"), *FailureReason.choices], required=False
     )
     code = forms.ChoiceField(label="Response code", choices=CODE_CLASSES, required=False)
 
+    def clean(self) -> dict:
+        data = super().clean()
+        if "window" in data:
+            self._show_counted_window(data)
+        return data
+
+    def _show_counted_window(self, data: dict) -> None:
+        """Make the inputs say what the page counts, so that Apply keeps the count: a
+        stats link's ``since``/``until`` (ISO, with an offset a datetime-local input
+        cannot show) become the window's whole hours in the current time zone and the
+        Window select says Custom; a named window (or none: the default) clears them."""
+        shown = self.data.copy()
+        shown["range"] = data["range"]
+        if data["range"] == CUSTOM:
+            window = data["window"]
+            for name, moment in (("since", window.start), ("until", window.end)):
+                shown[name] = local_input(moment)
+        else:
+            shown["since"] = shown["until"] = ""
+        self.data = shown
+
     def narrowing(self) -> dict:
         """The narrowing as ``queries.attempt_count`` takes it."""
         data = self.cleaned_data
         webhook = data.get("webhook")
+        campaign = data.get("campaign")
         return {
             "webhook_id": webhook.pk if webhook else None,
-            "campaign_id": data.get("campaign"),
+            "campaign_id": campaign.pk if campaign else None,
             "success": {"success": True, "failed": False}.get(data.get("outcome") or ""),
             "failure_reason": data.get("reason") or None,
             "code_class": {"": None, "none": ""}.get(data.get("code") or "", data.get("code")),

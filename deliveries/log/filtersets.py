@@ -17,6 +17,8 @@ from deliveries.models import Delivery, DeliveryStatus, FailureReason, Source
 from deliveries.stats.windows import CUSTOM, RANGES, Window
 from webhooks.models import EventType, Webhook
 
+# What a datetime-local input reads and sends (in the current time zone, no offset).
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 RANGE_CHOICES = [(name, r.label) for name, r in RANGES.items()] + [(CUSTOM, "Custom range")]
 CODE_CLASSES = {"2xx": (200, 299), "3xx": (300, 399), "4xx": (400, 499), "5xx": (500, 599)}
 SORT_CHOICES = [
@@ -24,6 +26,18 @@ SORT_CHOICES = [
     for key, label in (("time", "Time"), ("status", "Status"), ("code", "Response code"))
     for direction in ("-", "")
 ]
+
+
+def local_input(moment) -> str:
+    """``moment`` as a datetime-local input shows it, in the current time zone."""
+    local = timezone.localtime(moment)
+    return local.strftime(LOCAL_INPUT + (":%S" if local.second else ""))
+
+
+def campaigns():
+    """Campaigns by name, through the delivery's lazy foreign key: deliveries may not
+    import campaigns (a campaign's pages link to the log and the attempts)."""
+    return Delivery._meta.get_field("campaign").related_model.objects.order_by("name", "id")
 
 
 def category_choices():
@@ -81,8 +95,7 @@ class DeliveryFilterSet(django_filters.FilterSet):
         label="Failure reason",
     )
     source = django_filters.ChoiceFilter(choices=Source.choices, empty_label="Any source")
-    # By id: deliveries may not import campaigns (a campaign's page links here).
-    campaign = django_filters.NumberFilter(field_name="campaign_id", label="Campaign", min_value=1)
+    campaign = django_filters.ModelChoiceFilter(queryset=campaigns(), empty_label="Any campaign")
     range = django_filters.ChoiceFilter(
         choices=RANGE_CHOICES, method="filter_range", empty_label="Any time", label="Time"
     )
@@ -94,6 +107,28 @@ class DeliveryFilterSet(django_filters.FilterSet):
     class Meta:
         model = Delivery
         fields = []
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if valid:
+            self._show_counted_window()
+        return valid
+
+    def _show_counted_window(self) -> None:
+        """A stats link's ``since``/``until`` are ISO times with an offset, which a
+        datetime-local input cannot show: write them in the current time zone and say
+        Custom range, so the form shows the window the log counts and a later change of
+        filter keeps it."""
+        data = self.form.cleaned_data
+        if not (data.get("since") or data.get("until")):
+            return
+        shown = self.form.data.copy()
+        if not data.get("range"):
+            shown["range"] = CUSTOM
+        for name in ("since", "until"):
+            if data.get(name):
+                shown[name] = local_input(data[name])
+        self.form.data = shown
 
     def keep(self, queryset, name, value):
         return queryset
