@@ -13,12 +13,19 @@ Profile-variables payloads are built in SQL and written by COPY on PostgreSQL
 (``fanout_copy``); custom Liquid bodies, and everything on SQLite, are built in Python
 by the run's ``Composer`` (``fanout_orm``), where a batch whose template or linked
 content fails becomes one failed delivery and the run goes on.
+
+When the segment is built on an action, each target's Event_properties are those of its
+latest qualifying event (``evaluate.qualifying_events``): read in SQL with the entries on
+the COPY path, and in one query per chunk written (``evaluate.latest_event_properties``)
+when bodies are built in Python.
 """
 
 import hashlib
 import queue
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager, suppress
+from functools import partial
 
 from django.db import connection, connections, transaction
 from django.utils import timezone
@@ -46,12 +53,15 @@ def run_occurrence(campaign_id: int, occurrence: str, now=None) -> CampaignRun:
     if campaign.webhook is None:
         raise NothingToSend(f"Campaign {campaign.pk} has no webhook.")
     rule = audience(campaign)
+    # One time for the run: the members and their qualifying events see the same window.
+    now = now or timezone.now()
     run, _ = CampaignRun.objects.get_or_create(campaign=campaign, occurrence=occurrence)
     if run.status != RunStatus.RUNNING:
         return run  # Done (or stopped) before: an occurrence is sent once.
     entries: dict[int, str] = {}  # PostgreSQL: each pending target's entry, built in SQL
     # The run's bodies and linked-content cache, unless COPY writes the payloads built in SQL.
     composer = None if _copies(campaign) else Composer(campaign)
+    events = _latest_events(campaign, rule, now) if composer else None
     with _member_chunks(campaign, rule, now, run.cursor) as (count, chunks):
         if run.streamed == 0:
             CampaignRun.objects.filter(pk=run.pk).update(members=count)
@@ -63,11 +73,13 @@ def run_occurrence(campaign_id: int, occurrence: str, now=None) -> CampaignRun:
                 return _halt(run, status)
             entries.update(row for row in rows if row[1] is not None)
             pending += [row[0] for row in rows]
-            pending, capped = _write_ready(campaign, run, pending, entries, composer, final=False)
+            pending, capped = _write_ready(
+                campaign, run, pending, entries, composer, events, final=False
+            )
             if capped:
                 break
         else:
-            _write_ready(campaign, run, pending, entries, composer, final=True)
+            _write_ready(campaign, run, pending, entries, composer, events, final=True)
     CampaignRun.objects.filter(pk=run.pk).update(
         status=RunStatus.COMPLETED, finished_at=timezone.now()
     )
@@ -94,7 +106,12 @@ def _member_chunks(campaign: Campaign, rule: rules.Rule, now, after: int):
                 chunks.close()  # its cursor, before the table is dropped
         return
     # Only COPY's payloads use the entries built in SQL; the others read the profiles.
-    select, params = fanout_copy.entry_select(campaign) if _copies(campaign) else ("NULL", [])
+    select, params = ("NULL", [])
+    if _copies(campaign):
+        latest = None
+        if "Event_properties" in campaign.profile_fields:
+            latest = evaluate.latest_event_select(rule, "p.id", now)
+        select, params = fanout_copy.entry_select(campaign, latest)
     handoff: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
@@ -152,12 +169,38 @@ def audience(campaign: Campaign) -> rules.Rule:
     return rules.parse(data)
 
 
+def member_event_properties(campaign: Campaign, profile_id: int | None) -> dict | None:
+    """The Event_properties a run starting now would send this member (a test send and
+    the preview show the same): its latest qualifying event's, or None when the segment
+    is not built on an action (or there is no audience yet)."""
+    try:
+        rule = audience(campaign)
+    except (NothingToSend, ValueError):
+        return None
+    if profile_id is None or evaluate.qualifying_events(rule) is None:
+        return None
+    return evaluate.latest_event_properties(rule, [profile_id]).get(profile_id, {})
+
+
 def in_control(campaign_id: int, profile_id: int, percent: int) -> bool:
     """Whether a member is held back: the same answer for every run of the campaign."""
     if percent <= 0:
         return False
     digest = hashlib.blake2b(f"{campaign_id}:{profile_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest) % 10_000 < percent * 100
+
+
+def _latest_events(
+    campaign: Campaign, rule: rules.Rule, now
+) -> Callable[[list[int]], dict[int, dict]] | None:
+    """How bodies built in Python get their targets' Event_properties, a chunk at a time;
+    None when they have none to get (a custom body may use them anywhere, even in
+    ``profiles | json``, so it always gets them)."""
+    if campaign.body_mode != BodyMode.CUSTOM and "Event_properties" not in campaign.profile_fields:
+        return None
+    if evaluate.qualifying_events(rule, now) is None:
+        return None
+    return partial(evaluate.latest_event_properties, rule, now=now)
 
 
 def _copies(campaign: Campaign) -> bool:
@@ -171,6 +214,7 @@ def _write_ready(
     pending: list[int],
     entries: dict,
     composer: Composer | None,
+    events: Callable[[list[int]], dict[int, dict]] | None,
     final: bool,
 ) -> tuple[list[int], bool]:
     """Write the members of ``pending`` that fill whole payloads (all of them when
@@ -197,7 +241,7 @@ def _write_ready(
     written = targets[:count]
     # Bodies built in Python are built before the transaction: linked content may wait
     # on other servers, and nothing should be held open meanwhile.
-    built = fanout_orm.build(composer, written, campaign.batch_size) if composer else None
+    built = fanout_orm.build(composer, written, campaign.batch_size, events) if composer else None
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # A chunk lost in a crash is lost with its cursor (one transaction), and the

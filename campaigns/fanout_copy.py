@@ -24,7 +24,9 @@ _FIELD_SQL = {
     "Identity": "p.identity",
     "ObjectId": "p.object_id",
     "ProfileData": None,  # the chosen properties, below
-    "Event_properties": "'{}'::json",  # scheduled sends have no triggering event
+    # The latest qualifying event's properties when the segment is built on an action
+    # (``entry_select``), else none: a scheduled send has no triggering event.
+    "Event_properties": "'{}'::json",
     "Push_token": "p.push_token",
 }
 _ALL_PROPERTIES = "p.properties"
@@ -38,14 +40,19 @@ _DELIVERY_COLUMNS = (
 )
 
 
-def entry_select(campaign) -> tuple[str, list]:
+def entry_select(campaign, latest_event: tuple[str, list] | None = None) -> tuple[str, list]:
     """The SQL (over the profile as ``p``) of a target's entry as JSON text, and its
-    parameters: the same entry as ``content.payload.profile_entry``."""
+    parameters: the same entry as ``content.payload.profile_entry``. ``latest_event`` is
+    the SQL of the profile's latest qualifying event's properties
+    (``evaluate.latest_event_select``), if the segment has such events."""
     pairs, params = [], []
     for name in PROFILE_FIELDS:
         if name not in campaign.profile_fields:
             continue
         sql = _FIELD_SQL[name]
+        if name == "Event_properties" and latest_event is not None:
+            sql = f"COALESCE({latest_event[0]}, '{{}}'::jsonb)"
+            params += latest_event[1]
         if name == "ProfileData":
             sql = _ALL_PROPERTIES if campaign.profile_properties is None else _SOME_PROPERTIES
             if campaign.profile_properties is not None:

@@ -9,6 +9,7 @@ saying why (``deliveries.engine.record_unsent``: log and stats count it like any
 attempt), and the run goes on.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,17 +35,24 @@ class Built:
     failure: ComposeError | None = None
 
 
-def build(composer: Composer, targets: list[int], size: int) -> list[Built]:
-    """The payloads of ``targets`` (ascending profile ids) in batches of ``size``. A
-    profile deleted since the segment was read is left out."""
+def build(
+    composer: Composer,
+    targets: list[int],
+    size: int,
+    events: Callable[[list[int]], dict[int, dict]] | None = None,
+) -> list[Built]:
+    """The payloads of ``targets`` (ascending profile ids) in batches of ``size``, with
+    each one's Event_properties from ``events`` (one query for all of them), if given.
+    A profile deleted since the segment was read is left out."""
     rows = Profile.objects.filter(pk__in=targets).order_by("pk").values_list(*PROFILE_COLUMNS)
     profiles = list(rows)
+    found = events(targets) if events and targets else {}
     built = []
     for start in range(0, len(profiles), size):
         batch = profiles[start : start + size]
         recipients = [
-            Recipient(identity, email, object_id, push_token, properties or {})
-            for _, identity, email, object_id, push_token, properties in batch
+            Recipient(identity, email, object_id, push_token, properties or {}, found.get(pk))
+            for pk, identity, email, object_id, push_token, properties in batch
         ]
         item = Built([row[0] for row in batch])
         try:

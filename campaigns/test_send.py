@@ -7,11 +7,15 @@ headers, redaction, outbound guard, ``send_batch``), as a manual attempt by the 
 A test delivery has source ``test`` and no campaign: the delivery log shows it (filter
 its source by "Test"), but the campaign's figures never count it, since every rollup and
 status count is keyed by the delivery's campaign. The payload still names the campaign
-(``targetId``). It is never retried automatically.
+(``targetId``), so a receiver is told it is a test: the engine adds ``X-Webhook-Test:
+true`` to every test delivery's request, and a profile-variables body also carries
+``"test": true`` (a custom body is sent byte for byte, as its template rendered it, so
+only the header marks it). It is never retried automatically.
 """
 
 from django.utils import timezone
 
+from campaigns import fanout
 from campaigns.content.compose import PREVIEW_LINKED_SECONDS, ComposeError, Composer, recipient_of
 from campaigns.models import Campaign, DeliveryType, Profile
 from deliveries.engine import claim, send_batch
@@ -43,6 +47,8 @@ def send_test(campaign: Campaign, profile: Profile, user) -> Delivery:
         payload = composer.compose([recipient_of(profile, _event_properties(campaign, profile))])
     except ComposeError as error:
         raise TestSendRefused(f"The body cannot be built for {profile}: {error.message}") from error
+    if isinstance(payload, dict):  # the seed's document: say so in the body too
+        payload = {**payload, "test": True}
     delivery = Delivery.objects.create(
         webhook=webhook,
         source=Source.TEST,
@@ -61,8 +67,11 @@ def send_test(campaign: Campaign, profile: Profile, user) -> Delivery:
 
 def _event_properties(campaign: Campaign, profile: Profile) -> dict | None:
     """A live campaign sends the triggering event's properties: for a test, those of the
-    member's latest such event, if any. Other campaigns send none."""
-    if campaign.delivery_type != DeliveryType.LIVE or not campaign.trigger_event:
+    member's latest such event, if any. Other campaigns send those of the member's
+    latest event that qualifies it for an action segment, as their runs do."""
+    if campaign.delivery_type != DeliveryType.LIVE:
+        return fanout.member_event_properties(campaign, profile.pk)
+    if not campaign.trigger_event:
         return None
     if profile.pk is None:  # an example profile, when there are none yet
         return {}

@@ -18,6 +18,7 @@ RESERVED_HEADERS = frozenset(
         "Connection",
         "X-Webhook-Signature",
         "X-Webhook-Event",
+        "X-Webhook-Test",
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",

@@ -7,17 +7,22 @@ embedded default) runs the same query, slower. Nothing loops over profiles in Py
 Times: "in the last N days" is the N×24 hours up to now; calendar days (windows between
 dates, "N days ago", "today") are days in the rule's time zone. An event exactly at a
 window's edge is inside it. "B after A" means strictly later than A.
+
+The same conditions say which events put a profile in an action rule's audience
+(``qualifying_events``): a scheduled campaign sends each member's latest such event's
+properties as Event_properties (``latest_event_properties``).
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.db import connections
-from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import ExtractDay, ExtractMonth
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import ExtractDay, ExtractMonth, RowNumber
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
@@ -129,14 +134,86 @@ def stream_ids(
         yield from members_now.chunks(chunk)
 
 
+def qualifying_events(
+    rule: rules.Rule, now: datetime | None = None, using: str = "default"
+) -> QuerySet | None:
+    """The events (of any profile) that put a profile in the rule's audience: its action
+    in the rule's window, matching the action's conditions; with several actions, any of
+    them; for the inaction categories, only the actions the missing event did not
+    follow. None when the rule is not built on an action done (a date property, profile
+    properties alone, or an action not performed)."""
+    events = _QUALIFYING.get(rule.category)
+    if events is None:
+        return None
+    return events(rule, Clock(now or timezone.now(), rule, using))
+
+
+def latest_event_properties(
+    rule: rules.Rule,
+    profile_ids: Iterable[int],
+    now: datetime | None = None,
+    using: str = "default",
+) -> dict[int, dict]:
+    """The properties of each profile's latest qualifying event (``qualifying_events``),
+    by profile id, in one query for all of ``profile_ids``; none for a rule not built on
+    an action, or a profile without such an event (no longer a member)."""
+    events = qualifying_events(rule, now, using)
+    if events is None:
+        return {}
+    events = events.using(using).filter(profile_id__in=list(profile_ids))
+    # Of two events at the same time, the one written last.
+    if connections[using].vendor == "postgresql":
+        latest = events.order_by("profile_id", "-occurred_at", "-pk").distinct("profile_id")
+    else:  # SQLite has no DISTINCT ON: the first row of each profile's window.
+        latest = events.annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("profile_id")],
+                order_by=[F("occurred_at").desc(), F("pk").desc()],
+            )
+        ).filter(rank=1)
+    return {
+        pk: properties or {} for pk, properties in latest.values_list("profile_id", "properties")
+    }
+
+
+def latest_event_select(
+    rule: rules.Rule, profile_sql: str, now: datetime | None = None
+) -> tuple[str, list] | None:
+    """``latest_event_properties`` of one profile as a scalar subquery (SQL and its
+    parameters), for a query that builds payloads in SQL: ``profile_sql`` is the
+    enclosing query's profile id (``"p.id"``). None for a rule not built on an action.
+
+    Each row's answer is one backward read of the profile's events in
+    ``profile_event_profile`` (its name and time), within the one query that streams the
+    members: no query per profile, and nothing read for a profile beyond its own events.
+    """
+    events = qualifying_events(rule, now)
+    if events is None:
+        return None
+    latest = events.filter(profile_id=RawSQL(profile_sql, []))
+    latest = latest.order_by("-occurred_at", "-pk").values("properties")[:1]
+    sql, params = latest.query.sql_with_params()
+    return f"({sql})", list(params)
+
+
+def _events(action: rules.Action, *conditions: Q) -> QuerySet:
+    """The events of ``action``, of any profile."""
+    return ProfileEvent.objects.filter(
+        *[PropertyMatches("properties", f) for f in action.where], *conditions, name=action.event
+    )
+
+
 def _did(action: rules.Action, *conditions: Q, profile=None) -> QuerySet:
     """The events of ``action`` of the outer profile (or of ``profile``)."""
-    return ProfileEvent.objects.filter(
-        *[PropertyMatches("properties", f) for f in action.where],
-        *conditions,
-        profile=profile if profile is not None else OuterRef("pk"),
-        name=action.event,
+    return _events(action, *conditions).filter(
+        profile=profile if profile is not None else OuterRef("pk")
     )
+
+
+def _of_member(events: QuerySet) -> Q:
+    """The outer profile has one of ``events``."""
+    return Q(Exists(events.filter(profile=OuterRef("pk"))))
 
 
 def _window(window: rules.Window, clock: Clock) -> Q:
@@ -155,8 +232,20 @@ def _since(window: rules.Window, clock: Clock) -> Q:
     return Q()
 
 
+def _single_action_events(rule: rules.SingleAction, clock: Clock) -> QuerySet:
+    return _events(rule.action, _window(rule.window, clock))
+
+
 def _single_action(rule: rules.SingleAction, clock: Clock) -> Q:
-    return Q(Exists(_did(rule.action, _window(rule.window, clock))))
+    return _of_member(_single_action_events(rule, clock))
+
+
+def _actions_events(rule: rules.Actions, clock: Clock) -> QuerySet:
+    """Any of the actions (a member did every one of them)."""
+    each = Q()
+    for action in rule.actions:
+        each |= Q(*[PropertyMatches("properties", f) for f in action.where], name=action.event)
+    return ProfileEvent.objects.filter(each, _window(rule.window, clock))
 
 
 def _actions(rule: rules.Actions, clock: Clock) -> Q:
@@ -164,7 +253,7 @@ def _actions(rule: rules.Actions, clock: Clock) -> Q:
     return Q(*[Exists(_did(action, window)) for action in rule.actions])
 
 
-def _inaction_within_time(rule: rules.InactionWithinTime, clock: Clock) -> Q:
+def _inaction_within_time_events(rule: rules.InactionWithinTime, clock: Clock) -> QuerySet:
     within = rule.within.delta
     missing = _did(
         rule.missing,
@@ -176,19 +265,28 @@ def _inaction_within_time(rule: rules.InactionWithinTime, clock: Clock) -> Q:
         profile=OuterRef("profile"),
     )
     # Only actions whose waiting time is over: until then the user may still act.
-    action = _did(rule.action, _window(rule.window, clock), Q(occurred_at__lte=clock.now - within))
-    return Q(Exists(action.filter(~Exists(missing))))
+    action = _events(
+        rule.action, _window(rule.window, clock), Q(occurred_at__lte=clock.now - within)
+    )
+    return action.filter(~Exists(missing))
 
 
-def _inaction(rule: rules.Inaction, clock: Clock) -> Q:
+def _inaction_within_time(rule: rules.InactionWithinTime, clock: Clock) -> Q:
+    return _of_member(_inaction_within_time_events(rule, clock))
+
+
+def _inaction_events(rule: rules.Inaction, clock: Clock) -> QuerySet:
     missing = _did(
         rule.missing,
         Q(occurred_at__gt=OuterRef("occurred_at")),
         _since(rule.window, clock),  # implied, and it bounds the scan (as above)
         profile=OuterRef("profile"),
     )
-    action = _did(rule.action, _window(rule.window, clock))
-    return Q(Exists(action.filter(~Exists(missing))))
+    return _events(rule.action, _window(rule.window, clock)).filter(~Exists(missing))
+
+
+def _inaction(rule: rules.Inaction, clock: Clock) -> Q:
+    return _of_member(_inaction_events(rule, clock))
 
 
 def _date_property(rule: rules.DateProperty, clock: Clock) -> Q:
@@ -246,6 +344,13 @@ def _event_time(condition: rules.DateCondition, clock: Clock) -> Q:
     )
 
 
+def _user_properties_events(rule: rules.UserProperties, clock: Clock) -> QuerySet | None:
+    """The action done, if the rule asks for one (not one not done)."""
+    if rule.action is None or not rule.performed:
+        return None
+    return _events(rule.action, _window(rule.window, clock))
+
+
 def _user_properties(rule: rules.UserProperties, clock: Clock) -> Q:
     if rule.action is None:
         return Q()
@@ -260,4 +365,13 @@ _BUILDERS = {
     "inaction": _inaction,
     "date_property": _date_property,
     "user_properties": _user_properties,
+}
+# Each action category's qualifying events (``qualifying_events``); a date property is
+# not an action, so it has none.
+_QUALIFYING = {
+    "single_action": _single_action_events,
+    "actions": _actions_events,
+    "inaction_within_time": _inaction_within_time_events,
+    "inaction": _inaction_events,
+    "user_properties": _user_properties_events,
 }

@@ -1,5 +1,6 @@
 """The sample member the create page previews, tests and checks a campaign with."""
 
+from campaigns import fanout
 from campaigns.content import compose
 from campaigns.models import Campaign, DeliveryType, Profile, ProfileEvent
 from campaigns.segments import evaluate, rules
@@ -33,8 +34,11 @@ def member(campaign: Campaign, identity: str = "") -> tuple[Profile, str]:
 
 def event(campaign: Campaign, profile: Profile) -> dict | None:
     """A live campaign's preview shows a triggering event's properties: the member's
-    latest such event, or anyone's."""
-    if campaign.delivery_type != DeliveryType.LIVE or not campaign.trigger_event:
+    latest such event, or anyone's. Another shows the member's latest event that
+    qualifies it for an action segment, as its runs send."""
+    if campaign.delivery_type != DeliveryType.LIVE:
+        return fanout.member_event_properties(campaign, profile.pk)
+    if not campaign.trigger_event:
         return None
     events = ProfileEvent.objects.filter(name=campaign.trigger_event).order_by("-occurred_at")
     event = (events.filter(profile_id=profile.pk).first() if profile.pk else None) or (

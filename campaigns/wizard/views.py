@@ -14,10 +14,10 @@ from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
-from campaigns import scheduling
+from campaigns import control_group, fanout, scheduling
 from campaigns.content import template
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.segments import vocabulary
@@ -121,6 +121,28 @@ def campaign_audience(request: HtmxRequest, pk: int) -> HttpResponse:
             _record("edited", campaign, request)
     messages.success(request, "Audience saved with the campaign.")
     return redirect("campaigns:step", pk, "who")
+
+
+@require_GET
+@admin_required
+def campaign_held_out(request: HtmxRequest, pk: int) -> HttpResponse:
+    """How many members a run starting now would hold out, loaded after the Who step
+    and the overview (counting a big audience takes a while). The Who step sends its
+    form as it stands, so the figure follows the segment, cap and percent before they
+    are saved; anything the form refuses falls back to what is saved."""
+    campaign = get_object_or_404(Campaign.objects.select_related("segment"), pk=pk)
+    if "control_percent" in request.GET:
+        form = forms.WhoForm(request.GET, instance=campaign)
+        if form.is_valid():
+            form.save(commit=False)  # on this instance only: nothing is written
+        else:
+            campaign.refresh_from_db()
+    try:
+        held = control_group.held_out(campaign)
+    except (fanout.NothingToSend, ValueError):
+        held = None
+    context = {"campaign": campaign, "held": held, "too_few": control_group.TOO_FEW}
+    return render(request, "campaigns/wizard/held_out.html", context)
 
 
 def _initial(request: HtmxRequest, step: str) -> dict:

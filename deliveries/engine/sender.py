@@ -20,13 +20,14 @@ from urllib3.exceptions import NameResolutionError
 
 from deliveries.engine.http import deadline, thread_session
 from deliveries.engine.storable import MAX_RESPONSE_BODY, short, storable_body, storable_headers
-from deliveries.models import Delivery, FailureReason
+from deliveries.models import Delivery, FailureReason, Source
 from webhooks.destinations import BlockedDestination, url_problem
 from webhooks.headers import is_credential
 from webhooks.signing import signature_headers
 
 USER_AGENT = "WebhookPortal/1.0 (webhook delivery)"
 REDACTED = "[redacted]"
+TEST_HEADER = "X-Webhook-Test"  # README, "What a receiver gets"
 
 
 @dataclass
@@ -102,6 +103,11 @@ def build_request(delivery: Delivery, timestamp: int | None = None) -> OutgoingR
         "X-Webhook-Event": delivery.event_type.name if delivery.event_type else "campaign",
         **signature_headers(webhook.signing_secrets(), f"msg_{delivery.pk}", timestamp, body),
     }
+    if delivery.source == Source.TEST:
+        # A campaign's test send carries the campaign's real targetId: this is how a
+        # receiver tells it from a real send, whatever the body (a custom body is sent
+        # byte for byte, so it may carry no marker of its own).
+        headers[TEST_HEADER] = "true"
     recorded = dict(headers)
     for header in webhook.custom_headers:
         headers[header["name"]] = header["value"]

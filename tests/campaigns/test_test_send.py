@@ -9,8 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
+from campaigns import fanout
 from campaigns.models import Campaign, Profile, ProfileEvent
 from campaigns.test_send import TestSendRefused, send_test
+from deliveries.engine.batches import send_due_batch
 from deliveries.models import AttemptRollup, DeliveryStatusCount
 from deliveries.stats import queries
 from deliveries.stats.windows import Window
@@ -104,7 +106,57 @@ def test_the_body_is_the_one_fan_out_would_build(receiver, ann, admin_user):
         "targetId": campaign.pk,
         "key_values": {"coupon": "SPRING"},
         "profiles": [{"Identity": "ann", "ProfileData": {"city": "Oslo"}}],
+        "test": True,
     }
+
+
+def test_a_test_send_tells_the_receiver_it_is_a_test_by_a_header_and_a_body_field(
+    receiver, ann, admin_user
+):
+    campaign = draft(
+        make_webhook(url=receiver.url + "/hook"),
+        body_mode="profile_variables",
+        profile_fields=["Identity"],
+    )
+
+    delivery = send_test(campaign, ann, admin_user)
+
+    [request] = receiver.received("/hook?utm=test")
+    assert request.headers["X-Webhook-Test"] == "true"
+    assert request.headers["X-Webhook-Event"] == "campaign"
+    assert json.loads(request.body)["test"] is True
+    assert delivery.attempts.get().request_headers["X-Webhook-Test"] == "true"
+
+
+def test_a_custom_body_test_is_sent_byte_for_byte_and_marked_by_its_header_alone(
+    receiver, ann, admin_user
+):
+    campaign = draft(make_webhook(url=receiver.url + "/hook"))
+
+    send_test(campaign, ann, admin_user)
+
+    [request] = receiver.received("/hook?utm=test")
+    assert request.body == b'{"hello": "ann", "n": 1}'
+    assert request.headers["X-Webhook-Test"] == "true"
+
+
+def test_a_real_campaign_send_carries_no_test_marker(receiver, ann, admin_user, transactional_db):
+    campaign = draft(
+        make_webhook(url=receiver.url + "/hook"),
+        body_mode="profile_variables",
+        profile_fields=["Identity"],
+        rule={"category": "user_properties", "profile": [{"property": "city", "op": "exists"}]},
+        status="running",
+    )
+
+    fanout.run_occurrence(campaign.pk, "manual-1")
+    while send_due_batch():
+        pass
+
+    [request] = receiver.received("/hook?utm=test")
+    assert "X-Webhook-Test" not in request.headers
+    assert "test" not in json.loads(request.body)
+    assert json.loads(request.body)["profiles"] == [{"Identity": "ann"}]
 
 
 def test_a_live_campaigns_test_carries_the_members_latest_trigger_event(receiver, ann, admin_user):
@@ -125,6 +177,34 @@ def test_a_live_campaigns_test_carries_the_members_latest_trigger_event(receiver
     delivery = send_test(campaign, ann, admin_user)
 
     assert delivery.attempts.get().request_body == '{"sku": "NEW"}'
+
+
+def test_a_scheduled_campaigns_test_carries_the_latest_event_that_qualifies_the_member(
+    receiver, ann, admin_user
+):
+    for sku, days in (("OLD", 3), ("NEW", 2), ("TOO-CHEAP", 1)):
+        ProfileEvent.objects.create(
+            profile=ann,
+            name="Charged",
+            properties={"sku": sku, "amount": 5 if sku == "TOO-CHEAP" else 50},
+            occurred_at=timezone.now() - timedelta(days=days),
+        )
+    rule = {
+        "category": "single_action",
+        "action": {
+            "event": "Charged",
+            "where": [{"property": "amount", "op": "gte", "value": 10}],
+        },
+    }
+    campaign = draft(
+        make_webhook(url=receiver.url + "/hook"),
+        rule=rule,
+        custom_body="{{ profile.Event_properties | json }}",
+    )
+
+    delivery = send_test(campaign, ann, admin_user)
+
+    assert json.loads(delivery.attempts.get().request_body) == {"sku": "NEW", "amount": 50}
 
 
 def test_without_a_webhook_the_test_is_refused(ann, admin_user):
