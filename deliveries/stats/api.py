@@ -25,7 +25,8 @@ class WebhookStatsResponse(Schema):
     total: int = Field(
         title="Total",
         description="Attempts in the window: every HTTP try, automatic retries and manual "
-        "retries included.",
+        'retries included; what the stats pages call "Attempts". Not their "Webhooks '
+        'streamed", which counts deliveries, each once however many attempts it took.',
     )
     success_count: int = Field(title="Success Count", description="Attempts answered 2xx.")
     failed_count: int = Field(

@@ -55,8 +55,9 @@ def trend_context(
 
 
 def stats_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict:
-    """Everything a stats page shows for the form's window: cards, trend, errors,
-    delivery statuses and (on the dashboard) the webhooks."""
+    """Everything a stats page shows for the form's window: cards ("Webhooks streamed"
+    counts deliveries, "Attempts" the HTTP tries), trend, errors, delivery statuses and
+    (on the dashboard) the webhooks."""
     window = form.cleaned_data["window"]
     webhook_id = webhook.pk if webhook else None
     # Every log link keeps the page's webhook and window.
@@ -69,7 +70,11 @@ def stats_context(form: StatsWindowForm, webhook: Webhook | None = None) -> dict
         "figures": result.figures,
         "errors": error_rows(result, scope),
         "statuses": status_rows(counts, scope),
+        # "Webhooks streamed": the deliveries (payloads) created in the window, each
+        # counted once however many attempts it took (seed 000 counts the webhooks an
+        # endpoint was sent, and seed 002 calls one payload a webhook).
         "deliveries": sum(counts.values()),
+        "streamed_url": log_url(*scope),
         "webhooks": [] if webhook else _webhooks(result, form, scope),
         "all_url": attempts_url(*scope),
         "failed_url": attempts_url(*scope, FAILED),
