@@ -18,7 +18,7 @@ from django.utils import timezone
 from campaigns import fanout
 from campaigns.content.compose import PREVIEW_LINKED_SECONDS, ComposeError, Composer, recipient_of
 from campaigns.models import Campaign, DeliveryType, Profile
-from deliveries.engine import claim, send_batch
+from deliveries import engine
 from deliveries.models import Delivery, DeliveryStatus, Source, Trigger
 
 
@@ -60,7 +60,7 @@ def send_test(campaign: Campaign, profile: Profile, user) -> Delivery:
         created_at=timezone.now(),
     )
     # No next_attempt_at: no worker picks it up. Claimed here, sent here, recorded here.
-    send_batch(claim(Delivery.objects.filter(pk=delivery.pk)), Trigger.MANUAL, user)
+    engine.send_batch(engine.claim(Delivery.objects.filter(pk=delivery.pk)), Trigger.MANUAL, user)
     delivery.refresh_from_db()
     return delivery
 

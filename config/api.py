@@ -1,4 +1,6 @@
-"""The JSON API (django-ninja), served under /api/v1/ with its OpenAPI schema.
+"""The JSON API (django-ninja), served under /api/v1/ with its OpenAPI schema, and what
+every router shares: ``check_storable`` (input PostgreSQL can store), ``limit_body`` (413
+before a large body is read) and ``IsoDateTime``.
 
 Every error answers JSON: ``{"detail": "..."}``, or for invalid input (422)
 ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}``. A body that is not JSON
@@ -8,12 +10,14 @@ is invalid input too, in that same shape.
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 from typing import Annotated, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, NinjaAPI, Schema, errors
 from ninja.parser import Parser
 from pydantic import BeforeValidator
@@ -131,3 +135,68 @@ def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     detail = f"The request body is larger than {limit} bytes."
     return api.create_response(request, {"detail": detail}, status=413)
+
+
+# Ruby's JSON parser stops at the same depth; real payloads stay far below it.
+MAX_PAYLOAD_DEPTH = 100
+
+
+def check_storable(value: Any) -> Any:
+    """``value`` (text or JSON) unchanged if it can be stored; ``ValueError`` otherwise.
+
+    PostgreSQL refuses NUL characters and lone surrogates in text and jsonb, and encoding
+    a deeply nested payload overflows Python's stack: refusing them while validating
+    gives the client a 422 rather than a 500. Other APIs' inputs are checked with it too.
+    """
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth == MAX_PAYLOAD_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("text cannot contain the NUL character (\\u0000)")
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise ValueError("text cannot contain unpaired surrogates") from None
+    return value
+
+
+def limit_body(max_bytes: int) -> Callable:
+    """Wrap a ninja operation so a request body over ``max_bytes`` answers 413.
+
+    It runs before authentication and parsing. Content-Length is checked first, so an
+    oversized body is never read; the body actually read is checked as well, in case the
+    header understated it.
+    """
+
+    def decorator(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(run)
+        def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                declared = 0  # Django reads no body then either.
+            if declared > max_bytes:
+                return _too_large(max_bytes)
+            try:
+                body = request.body
+            except RequestDataTooBig:
+                # Only when DATA_UPLOAD_MAX_MEMORY_SIZE is set below max_bytes.
+                return _too_large(max_bytes)
+            if len(body) > max_bytes:
+                return _too_large(max_bytes)
+            return run(request, *args, **kwargs)
+
+        return guarded
+
+    return decorator
+
+
+def _too_large(max_bytes: int) -> JsonResponse:
+    detail = f"The request body is larger than {max_bytes // 1024} KiB ({max_bytes} bytes)."
+    return JsonResponse({"detail": detail}, status=413)

@@ -24,9 +24,9 @@ from campaigns.models import Campaign, CampaignStatus, DeliveryType, RunStatus
 from campaigns.summaries import audience, key_value_rows, when
 from campaigns.tasks import run_occurrence
 from campaigns.wizard import steps
+from config.counts import bounded_count
 from config.keyset import SortKey, paginate
 from config.web import HtmxRequest, admin_required, is_partial
-from deliveries.log.queries import bounded_count
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.stats import queries as delivery_stats
 from deliveries.stats.figures import Figures

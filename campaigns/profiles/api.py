@@ -20,8 +20,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from campaigns.profiles import records
-from config.api import ErrorOut, HTTPValidationError
-from deliveries.engine.api import check_storable, limit_body
+from config.api import ErrorOut, HTTPValidationError, check_storable, limit_body
 from webhooks.api_auth import ApiKeyAuth
 
 router = Router(tags=["profiles"])

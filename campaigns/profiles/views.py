@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from campaigns.models import Profile, ProfileEvent, Segment
 from campaigns.segments import evaluate, rules
+from config.counts import COUNT_LIMIT, bounded_count
 from config.keyset import SortKey, paginate
 from config.web import HtmxRequest, admin_required, is_partial
-from deliveries.log.queries import COUNT_LIMIT, bounded_count
 
 LIST = "campaigns/profiles/list.html"
 DETAIL = "campaigns/profiles/detail.html"

@@ -13,8 +13,7 @@ from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidato
 
 from campaigns.models import Segment
 from campaigns.segments import evaluate, rules
-from config.api import ErrorOut, HTTPValidationError
-from deliveries.engine.api import check_storable
+from config.api import ErrorOut, HTTPValidationError, check_storable
 from webhooks.api_auth import ApiKeyAuth
 
 router = Router(tags=["segments"])

@@ -4,30 +4,24 @@ An event with a profile ``identity`` is also a user event: it is handed to whoev
 profiles through ``deliveries.signals.user_event`` (deliveries may not import them).
 """
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.decorators import decorate_view
 from ninja.errors import ValidationError
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from config.api import ErrorOut, HTTPValidationError, IsoDateTime
+from config.api import ErrorOut, HTTPValidationError, IsoDateTime, check_storable, limit_body
 from deliveries.engine.emit import MAX_PAYLOAD_BYTES, UnknownEventType, emit
 from deliveries.signals import user_event
 from webhooks.api_auth import ApiKeyAuth
 from webhooks.models import Event
 
 router = Router(tags=["events"])
-
-# Ruby's JSON parser stops at the same depth; real payloads stay far below it.
-MAX_PAYLOAD_DEPTH = 100
 
 
 class EventIn(BaseModel):
@@ -85,31 +79,6 @@ class EventIn(BaseModel):
             raise ValueError("the time must fall between years 1 and 9999 in UTC") from None
 
 
-def check_storable(value: Any) -> Any:
-    """``value`` (text or JSON) unchanged if it can be stored; ``ValueError`` otherwise.
-
-    PostgreSQL refuses NUL characters and lone surrogates in text and jsonb, and encoding
-    a deeply nested payload overflows Python's stack: refusing them while validating
-    gives the client a 422 rather than a 500. Other APIs' inputs are checked with it too.
-    """
-    pending = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict | list):
-            if depth == MAX_PAYLOAD_DEPTH:
-                raise ValueError(f"nested deeper than {MAX_PAYLOAD_DEPTH} levels")
-            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                raise ValueError("text cannot contain the NUL character (\\u0000)")
-            try:
-                item.encode()
-            except UnicodeEncodeError:
-                raise ValueError("text cannot contain unpaired surrogates") from None
-    return value
-
-
 class EventOut(Schema):
     id: int | None = Field(
         description="The event's id; null for a user event whose name is not in the "
@@ -135,42 +104,6 @@ class EventOut(Schema):
         description="Only for a user event: true when this request added it to the "
         "profile's events (false for a duplicate).",
     )
-
-
-def limit_body(max_bytes: int) -> Callable:
-    """Wrap a ninja operation so a request body over ``max_bytes`` answers 413.
-
-    It runs before authentication and parsing. Content-Length is checked first, so an
-    oversized body is never read; the body actually read is checked as well, in case the
-    header understated it.
-    """
-
-    def decorator(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @wraps(run)
-        def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            try:
-                declared = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                declared = 0  # Django reads no body then either.
-            if declared > max_bytes:
-                return _too_large(max_bytes)
-            try:
-                body = request.body
-            except RequestDataTooBig:
-                # Only when DATA_UPLOAD_MAX_MEMORY_SIZE is set below max_bytes.
-                return _too_large(max_bytes)
-            if len(body) > max_bytes:
-                return _too_large(max_bytes)
-            return run(request, *args, **kwargs)
-
-        return guarded
-
-    return decorator
-
-
-def _too_large(max_bytes: int) -> JsonResponse:
-    detail = f"The request body is larger than {max_bytes // 1024} KiB ({max_bytes} bytes)."
-    return JsonResponse({"detail": detail}, status=413)
 
 
 @router.post(

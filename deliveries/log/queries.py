@@ -1,19 +1,15 @@
 """The delivery log's reads: one page of rows and a count that never scans millions."""
 
-import json
 from dataclasses import dataclass
 
-from django.db import connection
-from django.db.models import F, QuerySet, Value
+from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 
+from config.counts import bounded_count
 from config.keyset import Page, SortKey, paginate
 from deliveries.log.filtersets import DeliveryFilterSet
 
 PER_PAGE = 50
-# Up to this many matching rows are counted exactly; above it the log shows the
-# planner's estimate ("about 17,000"), never a COUNT(*) over millions of rows.
-COUNT_LIMIT = 1_000
 
 # The log's sorts beyond time; each runs over an index ending in (created_at, id).
 # The "Attempted At" column: the latest attempt, or the creation of a delivery not tried
@@ -59,24 +55,3 @@ def log_page(filterset: DeliveryFilterSet, after: str | None, before: str | None
     )
     count, estimated = bounded_count(filterset.qs)
     return LogPage(page, count, estimated, sort, descending)
-
-
-def bounded_count(queryset: QuerySet) -> tuple[int, bool]:
-    """(count, estimated): exact up to ``COUNT_LIMIT``; beyond it the database's estimate
-    of the row count (at least ``COUNT_LIMIT``), or ``COUNT_LIMIT`` where there is none."""
-    count = queryset.order_by()[: COUNT_LIMIT + 1].count()
-    if count <= COUNT_LIMIT:
-        return count, False
-    return max(estimate_count(queryset), COUNT_LIMIT), True
-
-
-def estimate_count(queryset: QuerySet) -> int:
-    """The planner's row estimate for ``queryset`` on PostgreSQL (0 elsewhere)."""
-    if connection.vendor != "postgresql":
-        return 0
-    sql, params = queryset.order_by().values("id").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return int(plan[0]["Plan"]["Plan Rows"])

@@ -110,7 +110,7 @@ def test_the_list_makes_the_same_queries_for_5_rows_as_for_50(admin_client, db):
 
 
 def test_counts_stop_at_the_limit_and_never_count_every_row(admin_client, db, monkeypatch):
-    monkeypatch.setattr("deliveries.log.queries.COUNT_LIMIT", 3)
+    monkeypatch.setattr("config.counts.COUNT_LIMIT", 3)
     monkeypatch.setattr(views, "COUNT_LIMIT", 3)
     for n in range(6):
         make_profile(f"p{n}")

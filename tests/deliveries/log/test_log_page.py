@@ -176,7 +176,7 @@ def test_keyset_pages_walk_forward_and_back_and_ignore_new_arrivals(admin_client
 
 
 def test_large_counts_are_estimated_instead_of_counted(admin_client, catalog, monkeypatch):
-    monkeypatch.setattr("deliveries.log.queries.COUNT_LIMIT", 3)
+    monkeypatch.setattr("config.counts.COUNT_LIMIT", 3)
     for i in range(5):
         make_delivery(catalog["orders"], catalog["license"], minutes_ago=i)
     response = admin_client.get(LOG)
