@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 from campaigns.profiles.api import router as profiles_router
 from campaigns.segments.api import router as segments_router
 from config.api import api
-from deliveries.engine.api import router as events_router
+from config.events_api import router as events_router
 from deliveries.stats.api import router as stats_router
 
 api.add_router("/", events_router)

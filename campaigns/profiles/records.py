@@ -1,6 +1,6 @@
 """Profiles in: upsert them by identity and record what they did.
 
-The profiles API, the events API's user events (deliveries.signals.user_event) and any
+The profiles API, the events API's user events (campaigns.user_events) and any
 import write through here, so a profile is stored the same way whichever way it came.
 Callers validate first (the API's ProfileIn and EventIn do); this module stores.
 """

@@ -1,6 +1,6 @@
 """The delivery engine: how a delivery travels, top to bottom.
 
-1. ``emit`` (``emit.py``; ``api.py`` is its HTTP face) writes an event and its
+1. ``emit`` (``emit.py``; ``config/events_api.py`` is its HTTP face) writes an event and its
    deliveries in one transaction and, after the commit, ``wake``s a worker
    (``wakeups.py``: coalesced through a Redis flag).
 2. A worker ``drain``s (``drain.py``, run by ``tasks.py``): it ``claim``s due deliveries
@@ -13,7 +13,7 @@
 
 Other apps call only what this package exports below, nothing deeper:
 
-- ``emit(event_type, payload, idempotency_key=None)``, ``UnknownEventType``,
+- ``emit(event_type, payload, idempotency_key=None, occurred_at=None)``, ``UnknownEventType``,
   ``MAX_PAYLOAD_BYTES``: record an event and its deliveries.
 - ``wake()``: ask a worker to send what is due now (after the commit that made it due).
 - ``claim(candidates, limit=None)``: lease deliveries for a send.

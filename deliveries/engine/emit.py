@@ -1,5 +1,7 @@
 """Events in: record an event and its deliveries in one transaction (an outbox)."""
 
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -14,9 +16,15 @@ class UnknownEventType(LookupError):
     """The event type is not in the catalog."""
 
 
-def emit(event_type: str, payload, idempotency_key: str | None = None) -> tuple[Event, bool]:
-    """Record ``payload`` as an event of ``event_type`` and one delivery per subscribed
-    webhook: pending for active webhooks, ``not_triggered`` for disabled ones.
+def emit(
+    event_type: str,
+    payload,
+    idempotency_key: str | None = None,
+    occurred_at: datetime | None = None,
+) -> tuple[Event, bool]:
+    """Record ``payload`` as an event of ``event_type`` (that happened at ``occurred_at``,
+    default now) and one delivery per subscribed webhook: pending for active webhooks,
+    ``not_triggered`` for disabled ones.
 
     Returns ``(event, created)``. A repeated ``idempotency_key`` returns the existing event
     with ``created=False`` and creates nothing. Raises ``UnknownEventType``. The sender is
@@ -34,7 +42,12 @@ def emit(event_type: str, payload, idempotency_key: str | None = None) -> tuple[
             return existing, False
     try:
         with transaction.atomic():
-            event = Event.objects.create(event_type=kind, payload=payload, idempotency_key=key)
+            event = Event.objects.create(
+                event_type=kind,
+                payload=payload,
+                idempotency_key=key,
+                occurred_at=occurred_at or timezone.now(),
+            )
             pending = _create_deliveries(event, kind)
     except IntegrityError:
         # Another request with the same key committed first.

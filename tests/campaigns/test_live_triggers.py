@@ -8,8 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns import live_triggers, scheduling
-from campaigns.apps import record_user_event
+from campaigns import live_triggers, scheduling, user_events
 from campaigns.models import Campaign, CampaignRun, LiveTrigger, Profile, ProfileEvent
 from deliveries.models import Delivery
 from tests.campaigns.test_live import live_campaign
@@ -52,7 +51,7 @@ def test_the_trigger_is_rolled_back_with_its_event(db):
     live_campaign()
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        record_user_event(None, "ann", "Added To Cart", {}, timezone.now())
+        user_events.record("ann", "Added To Cart", {}, timezone.now())
         assert LiveTrigger.objects.count() == 1
         raise RuntimeError("something later in the request failed")
 
@@ -98,9 +97,9 @@ def test_a_trigger_due_at_once_wakes_a_worker_after_the_commit_and_a_delayed_one
     live_campaign(trigger_event="Charged", trigger_delay_minutes=2)
 
     with django_capture_on_commit_callbacks() as now_due:
-        record_user_event(None, "ann", "Added To Cart", {}, timezone.now())
+        user_events.record("ann", "Added To Cart", {}, timezone.now())
     with django_capture_on_commit_callbacks() as later:
-        record_user_event(None, "ann", "Charged", {}, timezone.now())
+        user_events.record("ann", "Charged", {}, timezone.now())
 
     assert len(now_due) == 1
     assert later == []

@@ -1,7 +1,9 @@
 """The events API: other systems post events here, and the portal delivers them.
 
-An event with a profile ``identity`` is also a user event: it is handed to whoever keeps
-profiles through ``deliveries.signals.user_event`` (deliveries may not import them).
+It sits above the apps, as the edge where a request meets both of them: the delivery
+engine records the event and its deliveries (``deliveries.engine.emit``), and an event
+with a profile ``identity`` is also a user event, which ``campaigns.user_events`` adds to
+the profile and to the live campaigns it triggers, in the same transaction.
 """
 
 from datetime import UTC, datetime
@@ -15,9 +17,9 @@ from ninja.decorators import decorate_view
 from ninja.errors import ValidationError
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from campaigns import user_events
 from config.api import ErrorOut, HTTPValidationError, IsoDateTime, check_storable, limit_body
-from deliveries.engine.emit import MAX_PAYLOAD_BYTES, UnknownEventType, emit
-from deliveries.signals import user_event
+from deliveries.engine import MAX_PAYLOAD_BYTES, UnknownEventType, emit
 from webhooks.api_auth import ApiKeyAuth
 from webhooks.models import Event
 
@@ -150,8 +152,11 @@ def _emit(payload: EventIn) -> tuple[Event, bool]:
 
 
 def _user_event(payload: EventIn) -> dict:
+    occurred_at = payload.occurred_at or timezone.now()
     try:
-        event, created = emit(payload.event_type, payload.payload, payload.idempotency_key)
+        event, created = emit(
+            payload.event_type, payload.payload, payload.idempotency_key, occurred_at
+        )
     except UnknownEventType:
         if payload.idempotency_key:
             # Only the outbox keeps keys; a retried user event would be recorded twice.
@@ -162,25 +167,9 @@ def _user_event(payload: EventIn) -> dict:
                 "unknown_event_type",
             ) from None
         event, created = None, True
-    occurred_at = payload.occurred_at or (event.occurred_at if event else timezone.now())
-    if event is not None and created and payload.occurred_at is not None:
-        # Deliveries carry the event's time: the time the client says it happened. The
-        # sender cannot see the event before this transaction commits.
-        Event.objects.filter(pk=event.pk).update(occurred_at=occurred_at)
-        event.occurred_at = occurred_at
-    recorded = False
     if created:
-        responses = user_event.send(
-            sender=None,
-            identity=payload.identity,
-            name=payload.event_type,
-            properties=payload.payload,
-            occurred_at=occurred_at,
-        )
-        recorded = any(response is not None for _, response in responses)
-    if event is None and not recorded:
-        raise _unknown_event_type(payload.event_type)  # No app keeps user events.
-    answer = {"identity": payload.identity, "recorded_for_profile": recorded}
+        user_events.record(payload.identity, payload.event_type, payload.payload, occurred_at)
+    answer = {"identity": payload.identity, "recorded_for_profile": created}
     if event is None:
         return {
             **answer,
