@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.api import check_storable
 from config.dates import OUT_OF_BOUNDS, in_bounds
 
 MAX_FILTERS = 10
@@ -65,13 +66,7 @@ class Strict(BaseModel):
 def storable_text(value: str) -> str:
     """``value`` if PostgreSQL can store and compare it; ValueError otherwise (NUL and
     lone surrogates, which no property name, event or value legitimately holds)."""
-    if "\x00" in value:
-        raise ValueError("text cannot contain the NUL character (\\u0000)")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("text cannot contain unpaired surrogates") from None
-    return value
+    return check_storable(value)
 
 
 # Property names are JSON keys; quotes and backslashes would need escaping in SQLite's
