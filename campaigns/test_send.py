@@ -1,8 +1,10 @@
-"""Send a test webhook: one sample member's payload to the campaign's webhook, now.
+"""Send a test webhook: one sample member's payload to the campaign's webhook, next.
 
 The body is built exactly as fan-out builds it (``content.compose``, linked content
-included), and sent and recorded by the engine's own path (claim, signatures, custom
-headers, redaction, outbound guard, ``send_batch``), as a manual attempt by the user.
+included), and handed to the engine (``engine.send_test``), which writes the test delivery
+and sends it first in its endpoint's line, within the endpoint's limits, through the one
+send path (claim, signatures, custom headers, redaction, outbound guard), as a manual
+attempt by the user. The page polls the delivery for its attempt.
 
 A test delivery has source ``test`` and no campaign: the delivery log shows it (filter
 its source by "Test"), but the campaign's figures never count it, since every rollup and
@@ -13,13 +15,11 @@ true`` to every test delivery's request, and a profile-variables body also carri
 only the header marks it). It is never retried automatically.
 """
 
-from django.utils import timezone
-
 from campaigns import fanout
 from campaigns.content.compose import PREVIEW_LINKED_SECONDS, ComposeError, Composer, recipient_of
 from campaigns.models import Campaign, DeliveryType, Profile
 from deliveries import engine
-from deliveries.models import Delivery, DeliveryStatus, Source, Trigger
+from deliveries.models import Delivery
 
 
 class TestSendRefused(Exception):
@@ -29,18 +29,18 @@ class TestSendRefused(Exception):
 
 
 def send_test(campaign: Campaign, profile: Profile, user) -> Delivery:
-    """Send the payload of ``profile`` to the campaign's webhook now and return the test
-    delivery, with its one attempt recorded (``delivery.attempts.get()``: request URL,
-    headers and body; response code, headers, body and duration).
+    """Ask for the payload of ``profile`` to be sent to the campaign's webhook next, and
+    return the test delivery; once sent it has one attempt (``delivery.attempts.get()``:
+    request URL, headers and body; response code, headers, body and duration).
 
-    Raises TestSendRefused when the campaign has no webhook, the webhook is paused, or
-    the body cannot be built (its template or linked content fails).
+    Raises TestSendRefused when the campaign has no webhook, the webhook is paused or
+    disabled, or the body cannot be built (its template or linked content fails).
     """
     webhook = campaign.webhook if campaign.webhook_id else None
     if webhook is None:
         raise TestSendRefused("Choose a webhook first: the test is sent to the campaign's webhook.")
-    if not webhook.is_active:
-        raise TestSendRefused(f"The webhook “{webhook.name}” is paused; make it active first.")
+    if reason := engine.refusal(webhook):
+        raise TestSendRefused(reason)
     # An admin is waiting: linked content gets the preview's few seconds in all.
     composer = Composer(campaign, linked_seconds=PREVIEW_LINKED_SECONDS)
     try:
@@ -49,20 +49,17 @@ def send_test(campaign: Campaign, profile: Profile, user) -> Delivery:
         raise TestSendRefused(f"The body cannot be built for {profile}: {error.message}") from error
     if isinstance(payload, dict):  # the seed's document: say so in the body too
         payload = {**payload, "test": True}
-    delivery = Delivery.objects.create(
-        webhook=webhook,
-        source=Source.TEST,
-        category="Campaign",
-        payload=payload,
-        content_type=composer.content_type,
-        query=composer.query,
-        status=DeliveryStatus.PENDING,
-        created_at=timezone.now(),
-    )
-    # No next_attempt_at: no worker picks it up. Claimed here, sent here, recorded here.
-    engine.send_batch(engine.claim(Delivery.objects.filter(pk=delivery.pk)), Trigger.MANUAL, user)
-    delivery.refresh_from_db()
-    return delivery
+    try:
+        return engine.send_test(
+            webhook,
+            payload,
+            user,
+            content_type=composer.content_type,
+            query=composer.query,
+            category="Campaign",
+        )
+    except engine.RetryRefused as refused:  # the webhook changed meanwhile
+        raise TestSendRefused(str(refused)) from refused
 
 
 def _event_properties(campaign: Campaign, profile: Profile) -> dict | None:

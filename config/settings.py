@@ -352,6 +352,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-due": {"task": "deliveries.dispatch_due", "schedule": DELIVERIES_DISPATCH_INTERVAL},
     "purge-expired": {"task": "deliveries.purge_expired", "schedule": 3600.0},
     "compact-rollups": {"task": "deliveries.compact_rollups", "schedule": 300.0},
+    "finish-bulk-retries": {"task": "deliveries.finish_bulk_retries", "schedule": 10.0},
     "campaigns-due": {"task": "campaigns.dispatch_due", "schedule": CAMPAIGNS_DISPATCH_INTERVAL},
     "campaigns-purge-triggers": {"task": "campaigns.purge_triggers", "schedule": 3600.0},
 }

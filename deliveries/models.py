@@ -39,6 +39,7 @@ LOG_FIELDS = [
     "last_failure_reason",
     "attempt_count",
     "next_attempt_at",
+    "manual_requested_at",
     "webhook__id",
     "webhook__max_retries",
     "webhook__name",
@@ -113,6 +114,27 @@ class Delivery(models.Model):
     last_failure_reason = models.CharField(max_length=30, choices=FailureReason.choices, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # A send an admin asked for (Retry, a bulk retry, a test send): the next attempt is
+    # theirs ("manual", by them), made by the sender within the endpoint's limits like any
+    # other. Cleared when that attempt is recorded.
+    manual_requested_at = models.DateTimeField(null=True, blank=True)
+    manual_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    # The bulk retry that last asked for this delivery (its progress counts these rows).
+    bulk_retry = models.ForeignKey(
+        "BulkRetry",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+        db_index=False,
+    )
 
     objects = DeliveryQuerySet.as_manager()
 
@@ -168,6 +190,12 @@ class Delivery(models.Model):
                 name="delivery_due_webhook",
                 condition=models.Q(status__in=["pending", "in_progress", "failed"]),
             ),
+            # A bulk retry's progress: its deliveries, sent or still waiting.
+            models.Index(
+                fields=["bulk_retry", "status"],
+                name="delivery_bulk_retry",
+                condition=models.Q(bulk_retry__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -179,6 +207,11 @@ class Delivery(models.Model):
     @property
     def retry_scheduled(self) -> bool:
         return self.status == DeliveryStatus.FAILED and self.next_attempt_at is not None
+
+    @property
+    def manual_waiting(self) -> bool:
+        """An admin asked for a send that has not been made yet."""
+        return self.manual_requested_at is not None and self.status == DeliveryStatus.PENDING
 
     @property
     def gave_up(self) -> bool:
@@ -262,9 +295,17 @@ class BulkRetry(models.Model):
     def __str__(self) -> str:
         return f"Bulk retry #{self.pk}"
 
+    # sent: how many deliveries the walk asked the sender for; succeeded and failed: how
+    # their attempts went (counted from the rows while it runs, kept once it is done).
+
+    @property
+    def walked(self) -> bool:
+        """Every matching delivery has been asked for (or skipped)."""
+        return self.cursor_id >= self.max_delivery_id
+
     @property
     def done(self) -> int:
-        return self.sent + self.skipped
+        return self.succeeded + self.failed + self.skipped
 
     @property
     def percent(self) -> int:

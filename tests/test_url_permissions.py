@@ -108,6 +108,10 @@ ARGUMENTS = {
     "campaigns:held_out": pk_of("campaign"),
     "campaigns:body_preview": pk_of("campaign"),
     "campaigns:test_send": pk_of("campaign"),
+    "campaigns:test_result": lambda world: {
+        "pk": world.campaign.pk,
+        "delivery_pk": world.test_delivery.pk,
+    },
     "campaigns:publish": pk_of("campaign"),
     "campaigns:profile": pk_of("profile"),
     "campaigns:segment": pk_of("segment"),
@@ -240,7 +244,9 @@ def world(db):
         },
     )
     campaign = Campaign.objects.create(name="Spring sale", webhook=webhook, segment=segment)
+    test_delivery = Delivery.objects.create(webhook=webhook, source="test", payload={"test": True})
     return SimpleNamespace(
+        test_delivery=test_delivery,
         event_type=event_type,
         webhook=webhook,
         delivery=delivery,

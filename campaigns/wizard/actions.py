@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import scheduling
 from campaigns.content import compose
@@ -13,6 +13,7 @@ from campaigns.models import Campaign, CampaignStatus
 from campaigns.test_send import TestSendRefused, send_test
 from campaigns.wizard import forms, samples, steps
 from config.web import HtmxRequest, admin_required
+from deliveries.models import Delivery, Source
 from webhooks.models import ActivityEntry
 
 PREVIEW = "campaigns/wizard/preview.html"
@@ -58,8 +59,20 @@ def test_send(request: HtmxRequest, pk: int) -> HttpResponse:
     except TestSendRefused as refused:
         context["error"] = str(refused)
         return render(request, TEST_RESULT, context, status=422)
+    context |= {"delivery": delivery, "note": note}
+    return render(request, TEST_RESULT, context)
+
+
+@require_GET
+@admin_required
+def test_result(request: HtmxRequest, pk: int, delivery_pk: int) -> HttpResponse:
+    """A test send's result once its attempt is recorded (the page polls until then)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    delivery = get_object_or_404(
+        Delivery.objects.select_related("webhook"), pk=delivery_pk, source=Source.TEST
+    )
     attempt = delivery.attempts.order_by("-number").first()
-    context |= {"delivery": delivery, "attempt": attempt, "profile": profile, "note": note}
+    context = {"campaign": campaign, "delivery": delivery, "attempt": attempt}
     return render(request, TEST_RESULT, context)
 
 

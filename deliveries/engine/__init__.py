@@ -8,7 +8,10 @@
    (``batches.py``; one HTTP try is ``sender.py`` over ``http.py``), and ``record``s each
    attempt and the delivery's next state (``record.py``, with the retry policy of
    ``retry.py``).
-3. Beat runs ``dispatch_due`` for what falls due later or was left behind, and the
+3. An admin's Retry, bulk retry or test send only marks its deliveries as asked for and
+   due (``manual.py``): the drain sends them within the endpoint's limits like the rest,
+   and records each attempt as that admin's.
+4. Beat runs ``dispatch_due`` for what falls due later or was left behind, and the
    retention purge (``retention.py``).
 
 Other apps call only what this package exports below, nothing deeper:
@@ -16,10 +19,10 @@ Other apps call only what this package exports below, nothing deeper:
 - ``emit(event_type, payload, idempotency_key=None, occurred_at=None)``, ``UnknownEventType``,
   ``MAX_PAYLOAD_BYTES``: record an event and its deliveries.
 - ``wake()``: ask a worker to send what is due now (after the commit that made it due).
-- ``claim(candidates, limit=None)``: lease deliveries for a send.
-- ``send_batch(deliveries, trigger, user)``: send claimed deliveries and record them.
-- ``start_retry(delivery, user, replay=False)``, ``RetryRefused``: a manual retry; queue
-  ``tasks.retry_delivery`` after the commit.
+- ``start_retry(delivery, user, replay=False)``, ``retry_failed(ids, user, bulk_retry_id)``,
+  ``send_test(webhook, payload, user, ...)``, ``RetryRefused``, ``refusal(webhook)``: sends
+  an admin asks for (``manual.py``); the drain makes them within the endpoint's limits,
+  as theirs.
 - ``record_unsent(failures)``: record deliveries whose body could not be built as failed
   attempts (log, stats), e.g. a campaign template that failed for one batch.
 - ``url_with_query(url, query)``: where a delivery with a ``query`` is sent.
@@ -27,10 +30,8 @@ Other apps call only what this package exports below, nothing deeper:
   (a campaign's linked content).
 """
 
-from deliveries.engine.batches import send_batch
-from deliveries.engine.claim import claim
 from deliveries.engine.emit import MAX_PAYLOAD_BYTES, UnknownEventType, emit
-from deliveries.engine.manual import RetryRefused, start_retry
+from deliveries.engine.manual import RetryRefused, refusal, retry_failed, send_test, start_retry
 from deliveries.engine.record import record_unsent
 from deliveries.engine.sender import FetchFailed, fetch, url_with_query
 from deliveries.engine.wakeups import wake
@@ -40,11 +41,12 @@ __all__ = [
     "FetchFailed",
     "RetryRefused",
     "UnknownEventType",
-    "claim",
     "emit",
     "fetch",
     "record_unsent",
-    "send_batch",
+    "refusal",
+    "retry_failed",
+    "send_test",
     "start_retry",
     "url_with_query",
     "wake",

@@ -12,14 +12,12 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 
 from deliveries.engine import limits
-from deliveries.engine.fair import claim_fair
 from deliveries.engine.record import record
 from deliveries.engine.sender import build_request, send
-from deliveries.models import Delivery, DeliveryStatus, Trigger
+from deliveries.models import Delivery
 from webhooks.models import SystemSettings
 
 logger = logging.getLogger(__name__)
@@ -46,9 +44,9 @@ class Recorder(threading.Thread):
     for 50.
     """
 
-    def __init__(self, system, trigger: str, user):
+    def __init__(self, system):
         super().__init__(name="record", daemon=True)
-        self.system, self.trigger, self.user = system, trigger, user
+        self.system = system
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
 
     def run(self) -> None:
@@ -74,7 +72,7 @@ class Recorder(threading.Thread):
 
     def _write(self, group) -> None:
         try:
-            record(group, self.system, self.trigger, self.user)
+            record(group, self.system)
         except Exception:  # never stop recording the rest; these are sent again at lease end
             logger.exception("Could not record %s attempts", len(group))
 
@@ -88,11 +86,10 @@ class Sending:
     """Sends under way in the thread pool, recorded as they finish: by a ``Recorder``
     thread (``background``, the drain), or by the caller in ``record_finished``."""
 
-    def __init__(self, trigger: str = Trigger.AUTOMATIC, user=None, background: bool = False):
-        self.trigger, self.user = trigger, user
+    def __init__(self, background: bool = False):
         self.system = SystemSettings.load()
         self.futures = {}
-        self.recorder = Recorder(self.system, trigger, user) if background else None
+        self.recorder = Recorder(self.system) if background else None
         if self.recorder:
             self.recorder.start()
 
@@ -122,7 +119,7 @@ class Sending:
             return 0
         step = settings.DELIVERIES_RECORD_BATCH
         for start in range(0, len(results), step):
-            record(results[start : start + step], self.system, self.trigger, self.user)
+            record(results[start : start + step], self.system)
         return sum(result.success for _, _, result in results)
 
     def close(self) -> None:
@@ -132,37 +129,3 @@ class Sending:
 
 
 RECORD_DELAY = 0.05
-
-
-def send_due_batch(limit: int | None = None) -> int:
-    """Claim one fair share of due deliveries, send it and record it. Returns how many
-    were claimed."""
-    claimed = claim_fair(limit or settings.DELIVERIES_BATCH_SIZE)
-    sending = Sending()
-    sending.submit(claimed.deliveries, claimed.slots)
-    while sending:
-        sending.record_finished()
-    return len(claimed.deliveries)
-
-
-def send_batch(deliveries: list[Delivery], trigger: str = Trigger.AUTOMATIC, user=None) -> int:
-    """Send claimed deliveries with the thread pool and record the results as they come
-    in. Returns how many succeeded."""
-    sending = Sending(trigger, user)
-    sending.submit(deliveries)
-    succeeded = 0
-    while sending:
-        succeeded += sending.record_finished()
-    return succeeded
-
-
-def send_one(delivery_id: int, trigger: str = Trigger.MANUAL, user_id: int | None = None) -> bool:
-    """Send and record one attempt of a delivery already claimed (by a manual retry).
-    Returns False when there was nothing to send (a redelivered message)."""
-    delivery = Delivery.objects.select_related("webhook", "event", "event_type").get(pk=delivery_id)
-    if delivery.status != DeliveryStatus.IN_PROGRESS:
-        return False
-    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    request = build_request(delivery)
-    record([(delivery, request, send(request))], SystemSettings.load(), trigger, user)
-    return True

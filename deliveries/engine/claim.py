@@ -4,7 +4,7 @@ Claiming counts the attempt about to be made and sets ``next_attempt_at`` to a l
 webhook's timeout plus ``DELIVERIES_LEASE_MARGIN``. If the worker dies mid-send, the lease
 runs out and the dispatcher's query for due deliveries (``Delivery.objects.due()``) finds
 the delivery again, so one query covers both new work and work a dead worker left behind.
-Automatic sends, manual retries and bulk retries all claim here.
+Every send claims here: automatic ones, and those an admin asked for (``manual.py``).
 """
 
 from datetime import timedelta
@@ -85,8 +85,3 @@ def _spent(rows: list[tuple]) -> set[int]:
         for delivery_id, _, _, attempts, retries in expired
         if attempts >= 1 + (default if retries is None else retries)
     }
-
-
-def claim_due(limit: int) -> list[Delivery]:
-    """Claim up to ``limit`` due deliveries for this worker, the longest due first."""
-    return claim(Delivery.objects.due().order_by("next_attempt_at"), limit)

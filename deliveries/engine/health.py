@@ -13,10 +13,14 @@
 Failures of our own (``internal_error``, ``lease_expired``) say nothing of the endpoint and
 are not counted. Each change is written to the activity log with the reasons counted, and
 admins are emailed (``deliveries.health_email``, after the commit).
+
+Nothing here reads the clock: every decision is taken at the ``now`` the caller passes (when
+the results are recorded) and the times the attempts started, so a test drives the breaker
+through hours of failing by passing times, without waiting.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -45,9 +49,10 @@ FIELDS = [
 ]
 
 
-def observe(results: list[tuple], now) -> None:
+def observe(results: list[tuple], now: datetime) -> None:
     """Update the health of the endpoints of ``results`` ((delivery, request, result), in
-    the order they finished). All successes to a healthy endpoint cost one read."""
+    the order they finished), recorded at ``now``. All successes to a healthy endpoint cost
+    one read."""
     outcomes: dict[int, list] = {}
     for delivery, _, result in results:
         if result.failure_reason not in NOT_THE_ENDPOINT:
@@ -65,7 +70,7 @@ def observe(results: list[tuple], now) -> None:
         _update(webhook_id, seen, now)
 
 
-def _update(webhook_id: int, results: list, now) -> None:
+def _update(webhook_id: int, results: list, now: datetime) -> None:
     with transaction.atomic():
         webhook = Webhook.objects.select_for_update().filter(pk=webhook_id).first()
         if webhook is None:  # deleted meanwhile
@@ -97,7 +102,7 @@ def _update(webhook_id: int, results: list, now) -> None:
             _announce(webhook, changed_at or now, now)
 
 
-def _after_failure(webhook: Webhook, now) -> None:
+def _after_failure(webhook: Webhook, now: datetime) -> None:
     if webhook.health == Health.HEALTHY:
         span = (webhook.last_failure_at - webhook.first_failure_at).total_seconds()
         if (
@@ -115,11 +120,19 @@ def _after_failure(webhook: Webhook, now) -> None:
             webhook.next_probe_at = now + probe_interval(webhook, now)
 
 
-def _move(webhook: Webhook, health: str, now) -> None:
+def _move(webhook: Webhook, health: str, now: datetime) -> None:
     webhook.health, webhook.health_changed_at = health, now
 
 
-def probe_interval(webhook: Webhook, now) -> timedelta:
+def probe_now(webhook_id: int, now: datetime) -> None:
+    """Make a failing endpoint's next probe due at ``now``: an admin asked for a send to it
+    (a Retry or a test), which goes first in its line and so is the probe."""
+    Webhook.objects.filter(pk=webhook_id, health=Health.FAILING, next_probe_at__gt=now).update(
+        next_probe_at=now
+    )
+
+
+def probe_interval(webhook: Webhook, now: datetime) -> timedelta:
     """The wait before the next probe: as long as the endpoint has been failing, within
     ``DELIVERIES_PROBE_INTERVAL`` and ``DELIVERIES_PROBE_MAX_INTERVAL`` (so it about
     doubles with each failed probe)."""
@@ -137,7 +150,7 @@ def failure_label(reason: str, code: int | None) -> str:
     return FailureReason(reason).label if reason in FailureReason.values else reason
 
 
-def reasons_text(webhook: Webhook, since) -> str:
+def reasons_text(webhook: Webhook, since: datetime) -> str:
     """``Connection refused ×412 (last at 14:05:09 UTC), HTTP 5xx ×3 (...)``."""
     counted = failure_reasons(webhook.pk, since)
     return ", ".join(
@@ -146,7 +159,7 @@ def reasons_text(webhook: Webhook, since) -> str:
     )
 
 
-def _announce(webhook: Webhook, failing_since, now) -> None:
+def _announce(webhook: Webhook, failing_since: datetime, now: datetime) -> None:
     """Write the change to the activity log and email the admins after the commit."""
     since = webhook.first_failure_at or now
     if webhook.health == Health.FAILING:
@@ -173,7 +186,7 @@ def _announce(webhook: Webhook, failing_since, now) -> None:
     transaction.on_commit(lambda: _email(webhook.pk, subject, summary))
 
 
-def format_moment(moment) -> str:
+def format_moment(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 

@@ -1,45 +1,77 @@
-"""Manual retries: an admin sends a delivery again now, and the attempt records who.
+"""Sends an admin asks for: Retry (or Replay) of one delivery, a bulk retry, a test send.
 
-``start_retry`` claims the delivery; the caller queues the send after its commit
-(``deliveries.engine.tasks.retry_delivery``), so a rolled-back claim sends nothing.
+None of them sends anything itself. Each marks its deliveries as asked for
+(``manual_requested_at`` and ``_by``) and due, and wakes a worker after the commit; the
+drain claims them like any due delivery, within the endpoint's in-flight cap and rate
+limit, and records the attempt as manual, by the admin who asked, with no automatic retry
+after it (``record.record``). A Retry or a test send goes to the front of its endpoint's
+line; a bulk retry joins the line in order. A Retry of a failing endpoint's delivery is its
+probe, made now.
 """
 
-from django.db import transaction
+from datetime import timedelta
 
-from deliveries.engine.claim import claim
-from deliveries.models import Delivery, DeliveryStatus
-from webhooks.models import ActivityEntry
+from django.db import transaction
+from django.utils import timezone
+
+from deliveries.engine import health
+from deliveries.engine.wakeups import wake
+from deliveries.models import Delivery, DeliveryStatus, Source
+from webhooks.models import ActivityEntry, Health, Webhook
 
 BUSY = "This delivery is being sent right now; wait for the result."
+WAITING = "A retry of this delivery is already waiting to be sent."
 
 
 class RetryRefused(Exception):
     """The delivery cannot be retried now; the message says why."""
 
 
-def start_retry(delivery: Delivery, user, replay: bool = False) -> Delivery:
-    """Claim ``delivery`` for a manual attempt and log who asked; return it claimed.
+def refusal(webhook: Webhook) -> str:
+    """Why nothing can be sent to ``webhook`` now ("" when it can)."""
+    if not webhook.is_active:
+        return f"The webhook “{webhook.name}” is paused; make it active first."
+    if webhook.health == Health.DISABLED:
+        return (
+            f"The webhook “{webhook.name}” was disabled after failing for too long; "
+            "enable it on its page first."
+        )
+    return ""
 
-    Raises ``RetryRefused`` for a delivery already being sent, a successful one without
-    ``replay`` (sending it again is a replay the admin confirms), or a disabled webhook.
+
+def start_retry(delivery: Delivery, user, replay: bool = False) -> None:
+    """Ask for a manual attempt of ``delivery`` now, by ``user``, and log who asked.
+
+    Raises ``RetryRefused`` for a delivery being sent or already waiting for its retry, a
+    successful one without ``replay`` (sending it again is a replay the admin confirms),
+    or a webhook that is paused or disabled.
     """
     if delivery.status == DeliveryStatus.IN_PROGRESS:
         raise RetryRefused(BUSY)
+    if delivery.manual_requested_at is not None:
+        raise RetryRefused(WAITING)
     if delivery.status == DeliveryStatus.SUCCESS and not replay:
         raise RetryRefused(
             "This delivery already succeeded. Sending it again is a replay: confirm to go on."
         )
-    if not delivery.webhook.is_active:
-        raise RetryRefused(
-            f"The webhook “{delivery.webhook.name}” is paused; make it active first."
-        )
+    if reason := refusal(delivery.webhook):
+        raise RetryRefused(reason)
+    now = timezone.now()
     with transaction.atomic():
-        # Of two admins clicking at once, one claims it and the other is refused.
-        claimed = claim(
-            Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.IN_PROGRESS)
+        # Of two admins clicking at once, one asks and the other is refused.
+        asked = Delivery.objects.filter(
+            pk=delivery.pk, status=delivery.status, manual_requested_at__isnull=True
+        ).update(
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=_front_of_line(delivery.webhook_id, now),
+            manual_requested_at=now,
+            manual_requested_by=user,
+            bulk_retry=None,
+            updated_at=now,
         )
-        if not claimed:
+        if not asked:
             raise RetryRefused(BUSY)
+        health.probe_now(delivery.webhook_id, now)
         verb = "Replay" if replay else "Manual retry"
         ActivityEntry.record(
             "retry.manual",
@@ -47,4 +79,69 @@ def start_retry(delivery: Delivery, user, replay: bool = False) -> Delivery:
             user,
             count=1,
         )
-    return claimed[0]
+        transaction.on_commit(wake)
+
+
+def retry_failed(ids: list[int], user, bulk_retry_id: int) -> int:
+    """Ask for a manual attempt, by ``user`` for the bulk retry ``bulk_retry_id``, of each
+    delivery of ``ids`` that still has failed for good; return how many were asked for.
+    They join their endpoints' lines in order."""
+    now = timezone.now()
+    with transaction.atomic():
+        asked = Delivery.objects.filter(
+            id__in=ids,
+            status=DeliveryStatus.FAILED,
+            next_attempt_at__isnull=True,
+            manual_requested_at__isnull=True,
+            webhook__is_active=True,
+        ).update(
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=now,
+            manual_requested_at=now,
+            manual_requested_by=user,
+            bulk_retry_id=bulk_retry_id,
+            updated_at=now,
+        )
+        if asked:
+            transaction.on_commit(wake)
+    return asked
+
+
+def send_test(
+    webhook: Webhook, payload, user, *, content_type: str, query: str = "", category: str = ""
+) -> Delivery:
+    """Write a test delivery of ``payload`` to ``webhook`` and ask for its one attempt now,
+    by ``user``: the caller shows the delivery and polls it for the result. Raises
+    ``RetryRefused`` when the webhook is paused or disabled."""
+    if reason := refusal(webhook):
+        raise RetryRefused(reason)
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = Delivery.objects.create(
+            webhook=webhook,
+            source=Source.TEST,
+            category=category,
+            payload=payload,
+            content_type=content_type,
+            query=query,
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=_front_of_line(webhook.pk, now),
+            manual_requested_at=now,
+            manual_requested_by=user,
+            created_at=now,
+        )
+        health.probe_now(webhook.pk, now)
+        transaction.on_commit(wake)
+    return delivery
+
+
+def _front_of_line(webhook_id: int, now):
+    """A due time before every delivery due to this endpoint: the next one it sends."""
+    first = (
+        Delivery.objects.due(now)
+        .filter(webhook_id=webhook_id)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return min(first, now) - timedelta(milliseconds=1) if first else now

@@ -27,12 +27,12 @@ logger = logging.getLogger(__name__)
 
 
 def record(
-    results: list[tuple[Delivery, OutgoingRequest, AttemptResult]],
-    system: SystemSettings,
-    trigger: str = Trigger.AUTOMATIC,
-    user=None,
+    results: list[tuple[Delivery, OutgoingRequest, AttemptResult]], system: SystemSettings
 ) -> None:
     """Write the attempts and each delivery's next state, in one transaction.
+
+    An attempt an admin asked for (``manual_requested_at``) is recorded as theirs and
+    schedules no automatic retry; every other attempt is automatic.
 
     If the batch cannot be written, each attempt is written on its own, so one bad row
     never holds back the others; one that still cannot be written fails its delivery
@@ -41,8 +41,8 @@ def record(
     now = timezone.now()
     attempts = []
     for delivery, request, result in results:
-        attempts.append(_attempt(delivery, request, result, trigger, user, now))
-        _next_state(delivery, result, system, trigger, now)
+        attempts.append(_attempt(delivery, request, result, now))
+        _next_state(delivery, result, system, now)
     deliveries = [delivery for delivery, _, _ in results]
     try:
         _write(attempts, deliveries)
@@ -62,14 +62,15 @@ def record(
         logger.exception("Could not update endpoint health")
 
 
-def _attempt(delivery, request, result, trigger, user, now) -> DeliveryAttempt:
+def _attempt(delivery, request, result, now) -> DeliveryAttempt:
+    manual = delivery.manual_requested_at is not None
     return DeliveryAttempt(
         delivery=delivery,
         webhook_id=delivery.webhook_id,
         number=delivery.attempt_count,
         attempted_at=result.started_at or now,  # when it was sent, not when recorded
-        trigger=trigger,
-        triggered_by=user,
+        trigger=Trigger.MANUAL if manual else Trigger.AUTOMATIC,
+        triggered_by_id=delivery.manual_requested_by_id if manual else None,
         request_url=clean_text(request.url),
         request_headers={k: clean_text(v) for k, v in request.recorded_headers.items()},
         # Our JSON, or a body a campaign rendered (UTF-8, checked before it was stored).
@@ -87,14 +88,16 @@ def _attempt(delivery, request, result, trigger, user, now) -> DeliveryAttempt:
     )
 
 
-def _next_state(delivery, result, system, trigger, now) -> None:
-    """Set the delivery's state after ``result``: done, failed, or a retry scheduled."""
+def _next_state(delivery, result, system, now) -> None:
+    """Set the delivery's state after ``result``: done, failed, or a retry scheduled.
+    An admin's request is answered by this attempt, whatever it brought."""
     delivery.last_attempt_at = result.started_at or now
     delivery.last_response_code = result.response_code
     delivery.last_failure_reason = result.failure_reason
     delivery.updated_at = now
     delay = None
-    automatic = trigger == Trigger.AUTOMATIC
+    automatic = delivery.manual_requested_at is None
+    delivery.manual_requested_at, delivery.manual_requested_by_id = None, None
     if not result.success and automatic and not is_permanent(result.failure_reason):
         delay = next_delay(delivery.webhook, system, retries_done=delivery.attempt_count - 1)
     if result.success:
@@ -159,6 +162,7 @@ def record_unsent(failures: list[tuple[Delivery, str, str]], now=None) -> None:
 def _fail(delivery: Delivery, reason: str, now) -> None:
     """Set ``delivery`` failed for good (no retry scheduled) by the sender, not the receiver."""
     delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    delivery.manual_requested_at, delivery.manual_requested_by_id = None, None
     delivery.last_response_code = None
     delivery.last_failure_reason = reason
     delivery.updated_at = now
@@ -194,6 +198,8 @@ def _record_failure(attempt, delivery, error: DatabaseError, now) -> None:
         Delivery.objects.filter(pk=delivery.pk).update(
             status=DeliveryStatus.FAILED,
             next_attempt_at=None,
+            manual_requested_at=None,
+            manual_requested_by=None,
             last_failure_reason=FailureReason.INTERNAL_ERROR,
             updated_at=now,
         )
@@ -202,6 +208,8 @@ def _record_failure(attempt, delivery, error: DatabaseError, now) -> None:
 STATE_FIELDS = [
     "status",
     "next_attempt_at",
+    "manual_requested_at",
+    "manual_requested_by",
     "last_attempt_at",
     "last_response_code",
     "last_failure_reason",
@@ -210,7 +218,8 @@ STATE_FIELDS = [
 
 
 def _save_states(deliveries: list[Delivery]) -> None:
-    """Save the state fields of many deliveries in one statement.
+    """Save the state fields of many deliveries in one statement (every request for a
+    manual send among them is answered: those fields are cleared).
 
     On PostgreSQL an ``UPDATE ... FROM (VALUES ...)``: Django's ``bulk_update`` builds a
     CASE/WHEN expression per field and row, which cost as much CPU as the HTTP sends.
@@ -238,7 +247,8 @@ def _save_states(deliveries: list[Delivery]) -> None:
         cursor.execute(
             f"""UPDATE {table} AS d SET status = v.status, next_attempt_at = v.next_attempt_at,
                 last_attempt_at = v.last_attempt_at, last_response_code = v.code,
-                last_failure_reason = v.reason, updated_at = v.updated_at
+                last_failure_reason = v.reason, updated_at = v.updated_at,
+                manual_requested_at = NULL, manual_requested_by_id = NULL
             FROM (VALUES {rows}) AS v(id, status, next_attempt_at, last_attempt_at, code,
                 reason, updated_at)
             WHERE d.id = v.id""",

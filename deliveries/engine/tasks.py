@@ -6,9 +6,8 @@ their work visible (``delay_on_commit`` or ``transaction.on_commit``).
 
 from celery import shared_task
 
-from deliveries.engine import alerts, batches, drain, health, retention
+from deliveries.engine import alerts, drain, health, retention
 from deliveries.engine.wakeups import DRAIN_TASK
-from deliveries.models import Trigger
 from deliveries.stats import recount
 
 
@@ -29,12 +28,6 @@ def dispatch_due() -> int:
     for _ in range(drains):
         drain_due.delay()
     return due
-
-
-@shared_task(name="deliveries.retry_delivery", ignore_result=True)
-def retry_delivery(delivery_id: int, user_id: int | None) -> bool:
-    """A manual retry an admin asked for (see deliveries.engine.manual.start_retry)."""
-    return batches.send_one(delivery_id, Trigger.MANUAL, user_id)
 
 
 @shared_task(name="deliveries.compact_rollups", ignore_result=True)

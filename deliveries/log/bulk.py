@@ -2,19 +2,22 @@
 
 The job remembers the filters as a query string and walks the matching failed deliveries
 by id, a batch at a time, recording where it got to, so a restarted task resumes instead of
-starting over. Each send is a manual attempt by the admin who started the job.
+starting over. The walk only asks the engine for the sends (``engine.retry_failed``): the
+sender makes them within each endpoint's in-flight cap and rate limit, as manual attempts
+by the admin who started the job. Its results are counted from its deliveries' rows while
+it runs, and kept on the job once nothing of it waits (``finish_sent``, run by beat).
 """
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from deliveries.engine import claim, send_batch
+from deliveries import engine
 from deliveries.log.filtersets import DeliveryFilterSet
-from deliveries.models import BulkRetry, Delivery, DeliveryStatus, Trigger
+from deliveries.models import BulkRetry, Delivery, DeliveryStatus
 from webhooks.models import ActivityEntry
 
 QUERY_MAX_LENGTH = BulkRetry._meta.get_field("query").max_length
@@ -70,7 +73,7 @@ def start(query: str, user) -> BulkRetry:
 
 
 def run(job_id: int) -> None:
-    """Work through the job's deliveries in batches until none is left."""
+    """Ask for a retry of the job's deliveries, a batch at a time, until none is left."""
     job = BulkRetry.objects.select_related("created_by").get(pk=job_id)
     if job.finished_at:
         return
@@ -84,25 +87,64 @@ def run(job_id: int) -> None:
         )
         if not ids:
             break
-        # A delivery retried meanwhile is no longer failed, and is skipped.
-        deliveries = claim(Delivery.objects.filter(id__in=ids, status=DeliveryStatus.FAILED))
-        succeeded = send_batch(deliveries, Trigger.MANUAL, job.created_by) if deliveries else 0
         job.cursor_id = ids[-1]
-        BulkRetry.objects.filter(pk=job.pk).update(
-            cursor_id=job.cursor_id,
-            sent=F("sent") + len(deliveries),
-            succeeded=F("succeeded") + succeeded,
-            failed=F("failed") + len(deliveries) - succeeded,
-        )
+        with transaction.atomic():  # a restarted walk neither skips nor counts twice
+            # A delivery retried meanwhile is no longer failed, and is skipped.
+            asked = engine.retry_failed(ids, job.created_by, job.pk)
+            BulkRetry.objects.filter(pk=job.pk).update(
+                cursor_id=job.cursor_id, sent=F("sent") + asked
+            )
     job.refresh_from_db()
     # Deliveries no longer failed when the walk reached them dropped out of the query.
     job.skipped = max(job.total - job.sent, job.skipped)
-    job.status, job.finished_at = BulkRetry.Status.DONE, timezone.now()
-    job.save(update_fields=["skipped", "status", "finished_at"])
-    ActivityEntry.record(
-        "retry.bulk",
-        f"Bulk retry #{job.pk} finished: {job.succeeded} succeeded, {job.failed} failed"
-        + (f", {job.skipped} skipped" if job.skipped else ""),
-        job.created_by,
-        count=job.sent,
+    job.cursor_id = job.max_delivery_id  # the walk is over
+    job.save(update_fields=["skipped", "cursor_id"])
+    finish_sent(job)
+
+
+def with_results(job: BulkRetry) -> BulkRetry:
+    """``job`` with its results so far (counted from its deliveries while it runs), and
+    shown done once every delivery it asked for has been sent."""
+    if job.status == BulkRetry.Status.DONE:
+        return job
+    counts = Delivery.objects.filter(bulk_retry=job).aggregate(
+        waiting=Count("id", filter=Q(manual_requested_at__isnull=False)),
+        succeeded=Count(
+            "id", filter=Q(manual_requested_at__isnull=True, status=DeliveryStatus.SUCCESS)
+        ),
+        failed=Count(
+            "id", filter=Q(manual_requested_at__isnull=True, status=DeliveryStatus.FAILED)
+        ),
     )
+    job.succeeded, job.failed = counts["succeeded"], counts["failed"]
+    if job.walked and not counts["waiting"]:
+        job.status = BulkRetry.Status.DONE
+    return job
+
+
+def finish_sent(job: BulkRetry | None = None) -> int:
+    """Keep the results of ``job`` (default: of every running job) whose deliveries have
+    all been sent, and mark it done. Returns how many finished."""
+    jobs = [job] if job else BulkRetry.objects.filter(status=BulkRetry.Status.RUNNING)
+    finished = 0
+    for job in jobs:
+        job = with_results(job)
+        if job.status != BulkRetry.Status.DONE:
+            continue
+        with transaction.atomic():
+            done = BulkRetry.objects.filter(pk=job.pk, finished_at__isnull=True).update(
+                status=BulkRetry.Status.DONE,
+                succeeded=job.succeeded,
+                failed=job.failed,
+                finished_at=timezone.now(),
+            )
+            if done:
+                finished += 1
+                ActivityEntry.record(
+                    "retry.bulk",
+                    f"Bulk retry #{job.pk} finished: {job.succeeded} succeeded, "
+                    f"{job.failed} failed" + (f", {job.skipped} skipped" if job.skipped else ""),
+                    job.created_by,
+                    count=job.sent,
+                )
+    return finished

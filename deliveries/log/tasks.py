@@ -9,3 +9,9 @@ from deliveries.log import bulk
 def run_bulk_retry(job_id: int) -> None:
     """Bulk recovery started from the delivery log (see deliveries.log.bulk)."""
     bulk.run(job_id)
+
+
+@shared_task(name="deliveries.finish_bulk_retries", ignore_result=True)
+def finish_bulk_retries() -> int:
+    """Periodic: keep the results of bulk retries whose deliveries have all been sent."""
+    return bulk.finish_sent()

@@ -77,7 +77,7 @@ def test_the_api_docs_render_without_any_other_origin(admin_page, live_server):
 
 
 def test_a_failure_figure_opens_the_attempts_that_make_it(admin_page, live_server, receiver):
-    from deliveries.engine.batches import send_due_batch
+    from tests.support.sending import send_due_batch
 
     make_due_deliveries(make_webhook(name="Orders", url=receiver.url + "/codes/500"), 3)
     send_due_batch()
@@ -109,8 +109,8 @@ def test_the_log_says_when_a_failed_delivery_is_retried_and_sorts_by_attempted_a
 ):
     from datetime import timedelta
 
-    from deliveries.engine.batches import send_due_batch
     from deliveries.models import Delivery
+    from tests.support.sending import send_due_batch
 
     webhook = make_webhook(name="Orders", url=receiver.url + "/codes/500")
     [older, newer] = make_due_deliveries(webhook, 2)

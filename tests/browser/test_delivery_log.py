@@ -3,9 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from deliveries.engine.batches import send_due_batch
 from deliveries.engine.emit import emit
 from tests.factories import make_event_type, make_webhook
+from tests.support.sending import send_due_batch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

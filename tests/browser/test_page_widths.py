@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from campaigns import fanout
 from campaigns.models import Campaign, Profile, ProfileEvent, Segment
-from deliveries.engine.batches import send_due_batch
 from deliveries.engine.emit import emit
 from deliveries.models import Delivery
 from tests.conftest import PASSWORD
 from tests.factories import make_event_type, make_webhook
+from tests.support.sending import send_due_batch
 from webhooks.models import ActivityEntry, ApiKey, EventType, SystemSettings
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -20,11 +20,11 @@ from campaigns.models import (
     ProfileEvent,
 )
 from campaigns.stats import queries
-from deliveries.engine.batches import send_due_batch
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.stats.rollups import add_attempts
 from tests.factories import make_due_deliveries, make_webhook
 from tests.support.figures import linked_figures, shown_count
+from tests.support.sending import send_due_batch
 from webhooks.models import SystemSettings
 
 

@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from campaigns import fanout, live
 from campaigns.models import Campaign, CampaignRecipient, Profile, ProfileEvent
-from deliveries.engine.batches import send_due_batch
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.stats import queries
 from deliveries.stats.windows import Window
 from tests.factories import make_webhook
+from tests.support.sending import send_due_batch
 
 LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
 

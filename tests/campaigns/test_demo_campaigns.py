@@ -14,8 +14,8 @@ from django.core.management import call_command
 from campaigns import demo, demo_campaigns, fanout, live, schedule
 from campaigns.content import template
 from campaigns.models import Campaign, CampaignRecipient, LiveTrigger, Profile, ProfileEvent
-from deliveries.engine.batches import send_due_batch
 from deliveries.models import Delivery
+from tests.support.sending import send_due_batch
 from webhooks import demo_receiver
 from webhooks.models import Webhook
 

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from campaigns import fanout
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Profile, ProfileEvent
-from deliveries.engine.batches import send_due_batch
 from deliveries.models import Delivery
 from tests.factories import make_webhook
+from tests.support.sending import send_due_batch
 
 EVERYONE_WHO_LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
 

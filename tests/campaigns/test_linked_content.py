@@ -16,9 +16,9 @@ from campaigns.content import linked
 from campaigns.content.linked import LinkedContent, LinkedContentError, Source, sources_of
 from campaigns.content.payload import Recipient
 from campaigns.models import Campaign, Profile, ProfileEvent
-from deliveries.engine.batches import send_due_batch
 from deliveries.models import Delivery, DeliveryAttempt
 from tests.factories import make_webhook
+from tests.support.sending import send_due_batch
 
 LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
 CITIES = ["Paris", "New York", "Oslo"]

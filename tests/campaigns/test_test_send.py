@@ -12,11 +12,11 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from campaigns import fanout
 from campaigns.models import Campaign, Profile, ProfileEvent
 from campaigns.test_send import TestSendRefused, send_test
-from deliveries.engine.batches import send_due_batch
-from deliveries.models import AttemptRollup, DeliveryStatusCount
+from deliveries.models import AttemptRollup, Delivery, DeliveryStatusCount
 from deliveries.stats import queries
 from deliveries.stats.windows import Window
 from tests.factories import make_webhook
+from tests.support.sending import send_due_batch
 
 
 @pytest.fixture
@@ -24,6 +24,15 @@ def ann(db):
     return Profile.objects.create(
         identity="ann", email="ann@example.com", properties={"city": "Oslo", "plan": "gold"}
     )
+
+
+def sent(campaign: Campaign, profile: Profile, user):
+    """Send a test as the page does, and as a worker's drain sends it; the delivery after."""
+    delivery = send_test(campaign, profile, user)
+    assert delivery.status == "pending" and not delivery.attempts.exists()
+    assert send_due_batch() == 1
+    delivery.refresh_from_db()
+    return delivery
 
 
 def draft(webhook, **fields) -> Campaign:
@@ -45,7 +54,7 @@ def test_the_test_is_sent_now_and_its_request_and_response_are_recorded(receiver
     )
     campaign = draft(webhook)
 
-    delivery = send_test(campaign, ann, admin_user)
+    delivery = sent(campaign, ann, admin_user)
 
     [request] = receiver.received("/hook?token=abc&utm=test")
     assert request.body == b'{"hello": "ann", "n": 1}'
@@ -70,7 +79,7 @@ def test_a_test_stays_out_of_the_campaigns_figures_but_shows_in_the_log(
     webhook = make_webhook(url=receiver.url + "/codes/500")
     campaign = draft(webhook)
 
-    delivery = send_test(campaign, ann, admin_user)
+    delivery = sent(campaign, ann, admin_user)
 
     assert delivery.status == "failed" and delivery.gave_up  # never retried automatically
     window = Window.covering(timezone.now() - timedelta(hours=1))
@@ -98,7 +107,7 @@ def test_the_body_is_the_one_fan_out_would_build(receiver, ann, admin_user):
         content_type="text",
     )
 
-    send_test(campaign, ann, admin_user)
+    sent(campaign, ann, admin_user)
 
     [request] = receiver.received("/hook?utm=test")
     assert request.headers["Content-Type"] == "text/plain; charset=utf-8"
@@ -119,7 +128,7 @@ def test_a_test_send_tells_the_receiver_it_is_a_test_by_a_header_and_a_body_fiel
         profile_fields=["Identity"],
     )
 
-    delivery = send_test(campaign, ann, admin_user)
+    delivery = sent(campaign, ann, admin_user)
 
     [request] = receiver.received("/hook?utm=test")
     assert request.headers["X-Webhook-Test"] == "true"
@@ -133,7 +142,7 @@ def test_a_custom_body_test_is_sent_byte_for_byte_and_marked_by_its_header_alone
 ):
     campaign = draft(make_webhook(url=receiver.url + "/hook"))
 
-    send_test(campaign, ann, admin_user)
+    sent(campaign, ann, admin_user)
 
     [request] = receiver.received("/hook?utm=test")
     assert request.body == b'{"hello": "ann", "n": 1}'
@@ -174,7 +183,7 @@ def test_a_live_campaigns_test_carries_the_members_latest_trigger_event(receiver
         custom_body="{{ profile.Event_properties | json }}",
     )
 
-    delivery = send_test(campaign, ann, admin_user)
+    delivery = sent(campaign, ann, admin_user)
 
     assert delivery.attempts.get().request_body == '{"sku": "NEW"}'
 
@@ -202,7 +211,7 @@ def test_a_scheduled_campaigns_test_carries_the_latest_event_that_qualifies_the_
         custom_body="{{ profile.Event_properties | json }}",
     )
 
-    delivery = send_test(campaign, ann, admin_user)
+    delivery = sent(campaign, ann, admin_user)
 
     assert json.loads(delivery.attempts.get().request_body) == {"sku": "NEW", "amount": 50}
 
@@ -235,6 +244,51 @@ def test_an_unsaved_example_profile_can_be_sent(receiver, admin_user, db):
         custom_body="{{ profile.Identity | json }}",
     )
 
-    delivery = send_test(campaign, Profile(identity="sample-user"), admin_user)
+    delivery = sent(campaign, Profile(identity="sample-user"), admin_user)
 
     assert delivery.attempts.get().request_body == '"sample-user"'
+
+
+def test_the_page_shows_the_test_sending_then_its_result(receiver, ann, admin_client):
+    campaign = draft(make_webhook(url=receiver.url + "/hook"), status="draft")
+    posted = admin_client.post(
+        reverse("campaigns:test_send", args=[campaign.pk]),
+        {
+            "content_type": "json",
+            "body_mode": "custom",
+            "custom_body": campaign.custom_body,
+            "profile_fields": ["Email"],
+            "properties_scope": "all",
+            "batch_size": "50",
+        },
+        headers={"HX-Request": "true"},
+    )
+    page = posted.content.decode()
+    assert posted.status_code == 200, page
+    assert 'data-testid="test-sending"' in page and 'hx-trigger="load delay:500ms"' in page
+    delivery = Delivery.objects.get(source="test")
+    result = reverse("campaigns:test_result", args=[campaign.pk, delivery.pk])
+    assert result in page
+    assert 'data-testid="test-sending"' in admin_client.get(result).content.decode()
+
+    send_due_batch()  # what a worker does meanwhile
+
+    page = admin_client.get(result).content.decode()
+    assert 'data-testid="test-result"' in page and "HTTP 200" in page and "hx-get" not in page
+
+
+def test_a_test_to_a_failing_endpoint_is_its_probe_now(receiver, ann, admin_user):
+    webhook = make_webhook(
+        url=receiver.url + "/hook",
+        health="failing",
+        next_probe_at=timezone.now() + timedelta(hours=1),
+    )
+    delivery = sent(draft(webhook), ann, admin_user)
+    assert delivery.status == "success"
+    webhook.refresh_from_db()
+    assert webhook.health == "healthy"
+
+
+def test_a_disabled_endpoint_is_refused(ann, admin_user):
+    with pytest.raises(TestSendRefused, match="disabled after failing"):
+        send_test(draft(make_webhook(health="disabled")), ann, admin_user)

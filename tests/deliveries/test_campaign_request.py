@@ -8,12 +8,11 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from deliveries.engine import url_with_query
-from deliveries.engine.batches import send_due_batch, send_one
-from deliveries.engine.claim import claim
+from deliveries.engine import start_retry, url_with_query
 from deliveries.engine.record import record_unsent
 from deliveries.models import Delivery, DeliveryAttempt, Source
 from tests.factories import make_webhook
+from tests.support.sending import send_due_batch
 from webhooks.signing import portal_signature
 
 TEXT = "text/plain; charset=utf-8"
@@ -91,9 +90,9 @@ def test_a_delivery_whose_body_was_never_built_is_not_sent_on_retry(receiver, db
         webhook, None, status="failed", next_attempt_at=None, attempt_count=1
     )
     record_unsent([(delivery, "template_error", "line 2: Unknown variable 'x'.")])
-    [claimed] = claim(Delivery.objects.filter(pk=delivery.pk))
+    start_retry(Delivery.objects.select_related("webhook").get(pk=delivery.pk), admin_user)
 
-    assert send_one(claimed.pk, "manual", admin_user.pk)
+    assert send_due_batch() == 1
 
     assert receiver.received() == []
     attempt = DeliveryAttempt.objects.get(delivery=delivery, number=2)

@@ -12,6 +12,7 @@
 - ``/hang``: never answers (until the client gives up or the receiver stops); the most
   requests it held at once is ``max_hanging``.
 - anything else: 200 with a small JSON body.
+The most requests it answered at once, whatever their path, is ``max_in_flight``.
 Every request is recorded (path, headers, body, monotonic arrival time) in arrival order.
 """
 
@@ -44,9 +45,14 @@ class Receiver:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.hanging = self.max_hanging = 0
+        self.in_flight = self.max_in_flight = 0
         self.server = Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # stop() waits for serve_forever to look at its flag, every poll_interval (0.5 s by
+        # default): nearly 50 tests use a receiver.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -78,6 +84,16 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
+                with receiver._lock:
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                try:
+                    return self._respond()
+                finally:
+                    with receiver._lock:
+                        receiver.in_flight -= 1
+
+            def _respond(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
                     receiver.requests.append(

@@ -39,6 +39,6 @@ def bulk_retry(request: HtmxRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def bulk_progress(request: HtmxRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(BulkRetry.objects.select_related("created_by"), pk=pk)
-    context = {"job": job, "nav": "deliveries"}
+    context = {"job": bulk.with_results(job), "nav": "deliveries"}
     template = f"{PROGRESS}#progress" if is_partial(request) else PROGRESS
     return render(request, template, context)

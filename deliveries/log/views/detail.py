@@ -8,7 +8,6 @@ from django.views.decorators.vary import vary_on_headers
 
 from config.web import HtmxRequest, admin_required, is_partial
 from deliveries.engine import RetryRefused, start_retry
-from deliveries.engine.tasks import retry_delivery
 from deliveries.log.presenting import delivery_detail_context
 from deliveries.log.views.log import ROW
 from deliveries.models import Delivery
@@ -32,21 +31,23 @@ def delivery_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 @require_POST
 @admin_required
 def delivery_retry(request: HtmxRequest, pk: int) -> HttpResponse:
-    """Send the delivery again now. htmx gets the updated row (409 with the reason when
-    refused); a plain form post goes back to the detail view."""
+    """Send the delivery again, next in its endpoint's line. htmx gets the updated row
+    (409 with the reason when refused); a plain form post goes back to the detail view."""
     delivery = get_object_or_404(Delivery.objects.select_related("webhook"), pk=pk)
     notice, status = None, 200
     try:
         start_retry(delivery, request.user, replay=request.POST.get("replay") == "1")
     except RetryRefused as refused:
         notice, status = str(refused), 409
-    else:
-        retry_delivery.delay_on_commit(pk, request.user.pk)
     if not request.htmx:
         if notice:
             messages.error(request, notice)
         else:
-            messages.success(request, "Retry started; the result appears in the timeline.")
+            messages.success(
+                request,
+                "Retry queued: it is sent as soon as the endpoint has a free slot, and the "
+                "result appears in the timeline.",
+            )
         return redirect("deliveries:detail", pk=pk)
     row = get_object_or_404(Delivery.objects.for_log(), pk=pk)
     return render(request, ROW, {"delivery": row, "notice": notice}, status=status)

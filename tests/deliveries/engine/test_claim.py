@@ -2,10 +2,10 @@ import threading
 
 from django.db import connections
 
-from deliveries.engine.claim import claim_due as claim
 from deliveries.engine.emit import emit
 from deliveries.models import Delivery
 from tests.factories import make_event_type, make_webhook
+from tests.support.sending import claim_due as claim
 
 
 def test_concurrent_claims_never_take_the_same_delivery(transactional_db):

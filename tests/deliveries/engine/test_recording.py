@@ -7,14 +7,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from deliveries.engine.batches import send_due_batch
-from deliveries.engine.claim import claim_due
 from deliveries.engine.emit import emit
 from deliveries.engine.record import record
 from deliveries.engine.sender import AttemptResult, build_request
 from deliveries.models import Delivery, DeliveryAttempt
 from tests.factories import make_event_type, make_webhook
 from tests.support.processes import stop, wait_for
+from tests.support.sending import claim_due, send_due_batch
 from webhooks.models import SystemSettings
 
 

@@ -6,10 +6,10 @@ import json
 import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from deliveries.engine.batches import send_due_batch
 from deliveries.engine.emit import emit
 from deliveries.models import Delivery, DeliveryAttempt
 from tests.factories import make_event_type, make_webhook
+from tests.support.sending import send_due_batch
 from webhooks.signing import portal_signature
 
 

@@ -3,11 +3,12 @@
 import pytest
 from django.urls import reverse
 
-from deliveries.engine.batches import send_due_batch
+from deliveries.engine.drain import drain
 from deliveries.engine.emit import emit
 from deliveries.log import bulk
-from deliveries.models import BulkRetry, Delivery
-from tests.factories import make_event_type, make_webhook
+from deliveries.models import BulkRetry, Delivery, DeliveryAttempt
+from tests.factories import make_due_deliveries, make_event_type, make_webhook
+from tests.support.sending import send_due_batch
 from webhooks.models import ActivityEntry
 
 BULK = reverse("deliveries:bulk_retry")
@@ -52,7 +53,14 @@ def test_a_job_retries_every_matching_failure_as_manual_attempts(
     assert response.url == reverse("deliveries:bulk_progress", args=[job.pk])
     assert job.total == 1 and job.query == "q=Billing"
 
-    bulk.run(job.pk)  # what the worker does
+    bulk.run(job.pk)  # what the worker does: ask for the sends
+    job.refresh_from_db()
+    assert (job.status, job.sent, job.succeeded) == ("running", 1, 0)
+    assert Delivery.objects.get(webhook__name="Billing").status == "pending"
+    assert bulk.finish_sent() == 0  # beat: not sent yet
+
+    send_due_batch()  # a worker's drain sends them
+    assert bulk.finish_sent() == 1
 
     job.refresh_from_db()
     assert (job.status, job.sent, job.succeeded, job.failed) == ("done", 1, 1, 0)
@@ -75,6 +83,9 @@ def test_the_progress_page_polls_until_done(admin_client, failures, monkeypatch)
     running = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert 'hx-trigger="every 1s"' in running and "0 of 5" in running
     bulk.run(job.pk)
+    waiting = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 1s"' in waiting and "0 of 5" in waiting
+    send_due_batch()
     done = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "every 1s" not in done and "Done" in done and "5 of 5" in done
     assert "5 failed again" in done
@@ -112,3 +123,26 @@ def test_long_filters_start_a_job_with_a_short_summary_or_are_refused(
     assert response.status_code == 422
     assert "too long" in response.content.decode()
     assert BulkRetry.objects.count() == 1  # nothing left queued
+
+
+def test_a_bulk_retry_keeps_the_webhooks_concurrent_requests(
+    admin_client, admin_user, receiver, transactional_db, monkeypatch
+):
+    """200 failed deliveries to an endpoint with "Concurrent requests" 3: the receiver
+    never has more than 3 in flight, and every one is sent once, as the admin's."""
+    monkeypatch.setattr("deliveries.log.tasks.run_bulk_retry.delay", lambda job_id: None)
+    webhook = make_webhook(name="Slow", url=receiver.url + "/sleep", max_in_flight=3)
+    make_due_deliveries(webhook, 200, status="failed", next_attempt_at=None, attempt_count=1)
+    admin_client.post(BULK, {"query": "q=Slow"})
+    job = BulkRetry.objects.get()
+    bulk.run(job.pk)
+
+    drain(time_budget=60)  # what a worker does, with all its sending threads
+
+    assert receiver.max_in_flight == 3
+    assert len(receiver.received("/sleep")) == 200
+    bulk.finish_sent()
+    job.refresh_from_db()
+    assert (job.status, job.sent, job.succeeded, job.failed) == ("done", 200, 200, 0)
+    attempts = DeliveryAttempt.objects.filter(delivery__webhook=webhook)
+    assert attempts.filter(trigger="manual", triggered_by=admin_user).count() == 200

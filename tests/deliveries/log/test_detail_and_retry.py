@@ -5,10 +5,10 @@ import base64
 import pytest
 from django.urls import reverse
 
-from deliveries.engine.batches import send_due_batch, send_one
 from deliveries.engine.emit import emit
 from deliveries.models import Delivery, DeliveryAttempt
-from tests.factories import make_event_type, make_webhook
+from tests.factories import make_due_deliveries, make_event_type, make_webhook
+from tests.support.sending import send_due_batch
 from webhooks.models import ActivityEntry
 
 
@@ -100,9 +100,12 @@ def test_retry_records_a_manual_attempt_by_the_user(admin_client, admin_user, fa
     url = reverse("deliveries:retry", args=[failed_delivery.pk])
     response = admin_client.post(url, headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert 'data-status="in_progress"' in response.content.decode()
+    assert 'data-status="pending"' in response.content.decode()
+    assert "Manual retry queued" in response.content.decode()
     assert 'hx-trigger="every 1s"' in response.content.decode()  # the row polls
-    assert send_one(failed_delivery.pk, "manual", admin_user.pk)  # what the worker does
+    page = detail(admin_client, Delivery.objects.get()).content.decode()
+    assert "manual retry by alice, next in line" in page and "Retry now" not in page
+    assert send_due_batch() == 1  # what the worker's drain does
     failed_delivery.refresh_from_db()
     assert failed_delivery.status == "success" and failed_delivery.attempt_count == 2
     attempt = failed_delivery.attempts.get(number=2)
@@ -114,12 +117,30 @@ def test_retry_records_a_manual_attempt_by_the_user(admin_client, admin_user, fa
     assert "Manual by alice" in page
 
 
-def test_retry_of_an_in_progress_delivery_is_409(admin_client, failed_delivery):
+def test_a_second_retry_while_the_first_waits_is_409(admin_client, failed_delivery):
     url = reverse("deliveries:retry", args=[failed_delivery.pk])
     admin_client.post(url, headers={"HX-Request": "true"})
     again = admin_client.post(url, headers={"HX-Request": "true"})
     assert again.status_code == 409
+    assert "already waiting to be sent" in again.content.decode()
+
+
+def test_retry_of_an_in_progress_delivery_is_409(admin_client, failed_delivery):
+    Delivery.objects.filter(pk=failed_delivery.pk).update(status="in_progress")
+    url = reverse("deliveries:retry", args=[failed_delivery.pk])
+    again = admin_client.post(url, headers={"HX-Request": "true"})
+    assert again.status_code == 409
     assert "being sent right now" in again.content.decode()
+
+
+def test_a_retry_goes_first_in_its_endpoints_line(admin_client, admin_user, failed_delivery):
+    make_due_deliveries(failed_delivery.webhook, 5)
+    url = reverse("deliveries:retry", args=[failed_delivery.pk])
+    admin_client.post(url, headers={"HX-Request": "true"})
+    assert send_due_batch(limit=1) == 1
+    failed_delivery.refresh_from_db()
+    assert failed_delivery.attempt_count == 2 and failed_delivery.manual_requested_at is None
+    assert failed_delivery.attempts.get(number=2).triggered_by == admin_user
 
 
 def test_a_successful_delivery_needs_replay_confirmation(admin_client, failed_delivery):

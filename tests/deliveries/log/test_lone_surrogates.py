@@ -3,10 +3,10 @@ cannot be encoded as UTF-8. Neither a receiver nor a campaign body can break our
 
 from django.urls import reverse
 
-from deliveries.engine.batches import send_due_batch
 from deliveries.engine.emit import emit
 from deliveries.models import Delivery, DeliveryAttempt
 from tests.factories import make_event_type, make_webhook
+from tests.support.sending import send_due_batch
 
 
 def test_a_receiver_answering_a_lone_surrogate_leaves_the_detail_page_readable(

@@ -5,9 +5,9 @@ figures the delivery log)."""
 import pytest
 from django.urls import reverse
 
-from deliveries.engine.batches import send_due_batch
 from tests.factories import make_due_deliveries, make_webhook
 from tests.support.figures import linked_figures, shown_count
+from tests.support.sending import send_due_batch
 from webhooks.models import SystemSettings
 
 

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from deliveries.engine import record, retention
-from deliveries.engine.claim import claim_due
 from deliveries.engine.sender import AttemptResult, build_request
 from deliveries.models import (
     DURATION_EDGES,
@@ -21,7 +20,6 @@ from deliveries.models import (
     DeliveryAttempt,
     DeliveryStatus,
     FailureReason,
-    Trigger,
 )
 from deliveries.stats import recount
 from deliveries.stats.figures import error_kind
@@ -29,6 +27,7 @@ from deliveries.stats.rollups import code_class, histogram_index
 from deliveries.stats.windows import hour_ceil, hour_floor, period_start
 from tests.deliveries.stats.test_rollups import assert_days_add_up, rollup_rows
 from tests.factories import make_webhook
+from tests.support.sending import claim_due
 from webhooks.models import ApiKey, SystemSettings
 
 START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
@@ -99,13 +98,14 @@ def run_workload(rng, clock, admin_user):
         failed = list(Delivery.objects.filter(status="failed").order_by("?")[:2])
         for delivery in failed if rng.random() < 0.3 else []:
             Delivery.objects.filter(pk=delivery.pk).update(
-                status="in_progress", attempt_count=delivery.attempt_count + 1
+                status="in_progress",
+                attempt_count=delivery.attempt_count + 1,
+                manual_requested_at=clock.now,
+                manual_requested_by=admin_user,
             )
             delivery.refresh_from_db()
             result = outcome(rng)
-            record.record(
-                [(delivery, build_request(delivery), result)], system, Trigger.MANUAL, admin_user
-            )
+            record.record([(delivery, build_request(delivery), result)], system)
         clock.now += timedelta(minutes=rng.randint(5, 80))
         if rng.random() < 0.02:
             retention.purge_expired()

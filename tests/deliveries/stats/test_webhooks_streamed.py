@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from campaigns import fanout
 from campaigns.models import Campaign, Profile, ProfileEvent
-from deliveries.engine.batches import send_due_batch
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from tests.factories import make_webhook
 from tests.support.figures import shown_count
+from tests.support.sending import send_due_batch
 from webhooks.models import ApiKey, SystemSettings
 
 MEMBERS, BATCH = 20, 6
