@@ -274,7 +274,7 @@ def _write(
         payloads = fanout_copy.write(campaign, run, batches, control)
         sent = len(targets)
     else:
-        payloads, sent = fanout_orm.write(campaign, run, composer, built or [], control)
+        payloads, sent = fanout_orm.write(campaign, run, built or [], control)
     run.streamed += len(handled)
     run.targets += sent
     run.control += len(control)

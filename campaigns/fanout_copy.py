@@ -3,20 +3,20 @@
 At a million profiles the ORM path spends most of its time decoding every profile's
 properties only to encode them again, and quoting megabytes of payload into INSERT
 statements. Here PostgreSQL builds each profile's entry as JSON text (the same entry as
-``content.payload.profile_entry``), Python only joins them into bodies, and deliveries
-and recipients go in by COPY, with delivery ids drawn from the sequence beforehand so
-recipients can point at them.
+``content.payload.profile_entry``), Python only joins them into bodies, the engine writes
+them as they are (``engine.write_payloads``: COPY, with the delivery ids it returns), and
+recipients go in by COPY, pointing at those ids.
 """
 
 import json
 from collections.abc import Iterable
 
 from django.db import connection
-from django.utils import timezone
 
 from campaigns.content.compose import content_type_of, query_string
 from campaigns.content.payload import PROFILE_FIELDS
-from deliveries.models import Delivery, DeliveryStatus, Source
+from deliveries import engine
+from deliveries.models import Source
 
 # Each profile field's SQL, in the seed's key order.
 _FIELD_SQL = {
@@ -33,10 +33,6 @@ _ALL_PROPERTIES = "p.properties"
 _SOME_PROPERTIES = (
     "(SELECT COALESCE(jsonb_object_agg(key, value), '{}'::jsonb) "
     "FROM jsonb_each(p.properties) WHERE key = ANY(%s))"
-)
-_DELIVERY_COLUMNS = (
-    "id, webhook_id, source, campaign_id, category, payload, status, attempt_count, "
-    "next_attempt_at, last_failure_reason, created_at, updated_at, content_type, query"
 )
 
 
@@ -66,47 +62,31 @@ def write(campaign, run, batches: list[list[tuple[int, str]]], control: list[int
     of ``control`` as a recipient. Returns the number of deliveries."""
     if not batches and not control:
         return 0
-    now = timezone.now()
-    active = campaign.webhook.is_active
-    status = DeliveryStatus.PENDING if active else DeliveryStatus.NOT_TRIGGERED
     head = f'{{"targetId": {campaign.pk}, "key_values": {json.dumps(campaign.key_values)}, '
-    # How the deliveries are sent, kept with them (as fanout_orm does): a few bytes a row.
-    content_type, query = content_type_of(campaign), query_string(campaign.query_params)
-    table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",
-            [len(batches)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        with cursor.cursor.copy(f"COPY {table} ({_DELIVERY_COLUMNS}) FROM STDIN") as copy:
-            for delivery_id, batch in zip(ids, batches, strict=True):
-                body = f'{head}"profiles": [{", ".join(entry for _, entry in batch)}]}}'
-                copy.write_row(
-                    (
-                        delivery_id,
-                        campaign.webhook_id,
-                        Source.CAMPAIGN,
-                        campaign.pk,
-                        "Campaign",
-                        body,
-                        status,
-                        0,
-                        now if active else None,
-                        "",
-                        now,
-                        now,
-                        content_type,
-                        query,
-                    )
-                )
+    bodies = [
+        f'{head}"profiles": [{", ".join(entry for _, entry in batch)}]}}' for batch in batches
+    ]
+    ids = engine.write_payloads(campaign.webhook, bodies, encoded=True, **delivery_fields(campaign))
     sent = (
         (profile_id, delivery_id)
         for delivery_id, batch in zip(ids, batches, strict=True)
         for profile_id, _ in batch
     )
     write_recipients(run, sent, control)
-    return len(batches)
+    return len(ids)
+
+
+def delivery_fields(campaign) -> dict:
+    """What a campaign's deliveries share besides their webhook (``engine.write_payloads``
+    and ``write_unsent``): how they are sent is kept with them, so a retry after the
+    campaign was edited sends the same request."""
+    return {
+        "source": Source.CAMPAIGN,
+        "campaign": campaign,
+        "category": "Campaign",
+        "content_type": content_type_of(campaign),
+        "query": query_string(campaign.query_params),
+    }
 
 
 def write_recipients(run, targets: Iterable[tuple[int, int]], control: Iterable[int]) -> None:

@@ -3,14 +3,15 @@ database) and everything on SQLite (``make run``). PostgreSQL's profile-variable
 payloads take ``fanout_copy`` instead.
 
 ``build`` runs before the chunk's transaction opens, since linked content may wait on
-other servers; ``write`` then writes the deliveries and recipients in it. A batch whose
-body cannot be built is written as a failed delivery with its reason and an attempt
-saying why (``deliveries.engine.record_unsent``: log and stats count it like any failed
-attempt), and the run goes on.
+other servers; ``write`` then hands the payloads to the engine and writes the recipients
+in it. A batch whose body cannot be built is written as a failed delivery with its
+reason and an attempt saying why (``engine.write_unsent``: log and stats count it like
+any failed attempt), and the run goes on.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from django.db import connection
@@ -20,8 +21,7 @@ from campaigns import fanout_copy
 from campaigns.content.compose import ComposeError, Composer
 from campaigns.content.payload import Recipient
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Profile
-from deliveries.engine import record_unsent
-from deliveries.models import Delivery, DeliveryStatus, Source
+from deliveries import engine
 
 PROFILE_COLUMNS = ("id", "identity", "email", "object_id", "push_token", "properties")
 
@@ -64,20 +64,14 @@ def build(
 
 
 def write(
-    campaign: Campaign, run: CampaignRun, composer: Composer, built: list[Built], control: list
+    campaign: Campaign, run: CampaignRun, built: list[Built], control: list
 ) -> tuple[int, int]:
     """Write one delivery per batch and the recipients, in the caller's transaction.
     Returns the numbers of deliveries and of profiles in them."""
-    now = timezone.now()
-    deliveries = [delivery_for(campaign, composer, i.payload, i.failure, now) for i in built]
-    Delivery.objects.bulk_create(deliveries)
-    record_unsent(
-        [(d, item.failure.reason, item.failure.message) for d, item in _failed(deliveries, built)],
-        now,
-    )
+    ids = write_built(campaign, built)
     sent = [
-        (pk, delivery.pk)
-        for item, delivery in zip(built, deliveries, strict=True)
+        (pk, delivery_id)
+        for item, delivery_id in zip(built, ids, strict=True)
         for pk in item.profile_ids
     ]
     if connection.vendor == "postgresql":  # a million recipients: COPY, not INSERTs
@@ -86,33 +80,22 @@ def write(
         recipients = [CampaignRecipient(run=run, profile_id=p, delivery_id=d) for p, d in sent]
         recipients += [CampaignRecipient(run=run, profile_id=pk, control=True) for pk in control]
         CampaignRecipient.objects.bulk_create(recipients, batch_size=5000)
-    return len(deliveries), len(sent)
+    return len(ids), len(sent)
 
 
-def delivery_for(
-    campaign: Campaign, composer: Composer, payload, failure: ComposeError | None, now
-) -> Delivery:
-    """An unsaved campaign delivery of ``payload``: due now, held (webhook paused), or,
-    with a ``failure``, failed by its one attempt (``record_unsent`` writes it)."""
-    active = campaign.webhook.is_active
-    delivery = Delivery(
-        webhook=campaign.webhook,
-        source=Source.CAMPAIGN,
-        campaign=campaign,
-        category="Campaign",
-        payload=payload,
-        content_type=composer.content_type,
-        query=composer.query,
-        status=DeliveryStatus.PENDING if active else DeliveryStatus.NOT_TRIGGERED,
-        next_attempt_at=now if active else None,
-        created_at=now,
-    )
-    if failure is not None:
-        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
-        delivery.attempt_count, delivery.last_attempt_at = 1, now
-        delivery.last_failure_reason = failure.reason
-    return delivery
-
-
-def _failed(deliveries: list[Delivery], built: list[Built]):
-    return [(d, item) for d, item in zip(deliveries, built, strict=True) if item.failure]
+def write_built(campaign: Campaign, built: list[Built]) -> list[int]:
+    """Hand the batches of ``built`` to the engine: each payload as a delivery due now
+    (or held, the webhook paused), each failure as a failed delivery with an attempt
+    saying why. Returns the deliveries' ids, in the order of ``built``."""
+    now, fields = timezone.now(), fanout_copy.delivery_fields(campaign)
+    ids: list[int] = []
+    # Run by run, so the ids follow the batches (the log lists a failed one in its place).
+    for failed, group in groupby(built, key=lambda item: item.failure is not None):
+        items = list(group)
+        if failed:
+            reasons = [(item.failure.reason, item.failure.message) for item in items]
+            ids += engine.write_unsent(campaign.webhook, reasons, now=now, **fields)
+        else:
+            payloads = [item.payload for item in items]
+            ids += engine.write_payloads(campaign.webhook, payloads, now=now, **fields)
+    return ids

@@ -25,7 +25,7 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.segments import evaluate
-from deliveries.engine import record_unsent, wake
+from deliveries.engine import wake
 
 
 def run(campaign_id: int, event_id: int) -> CampaignRun | None:
@@ -59,7 +59,7 @@ def run(campaign_id: int, event_id: int) -> CampaignRun | None:
                 finished_at=timezone.now(),
             )
             if member:
-                _send(campaign, run, event, held, composer, built)
+                _send(campaign, run, event, held, built)
     except IntegrityError:
         return None  # this event's run exists: a repeated message
     return run
@@ -70,22 +70,17 @@ def _send(
     run: CampaignRun,
     event: ProfileEvent,
     held: bool,
-    composer: Composer,
     built: fanout_orm.Built,
 ) -> None:
     """Record the member and, unless held back, the delivery of its ``built`` body."""
-    delivery = None
+    delivery_id = None
     if not held:
-        now = timezone.now()
-        delivery = fanout_orm.delivery_for(campaign, composer, built.payload, built.failure, now)
-        delivery.save()
-        if built.failure:
-            record_unsent([(delivery, built.failure.reason, built.failure.message)], now)
-        else:
+        [delivery_id] = fanout_orm.write_built(campaign, [built])
+        if not built.failure:
             transaction.on_commit(wake)
     CampaignRecipient.objects.create(
         run=run,
         profile_id=event.profile_id,
         control=held,
-        delivery_id=delivery.pk if delivery else None,
+        delivery_id=delivery_id,
     )

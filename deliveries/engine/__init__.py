@@ -25,6 +25,10 @@ Other apps call only what this package exports below, nothing deeper:
   as theirs.
 - ``record_unsent(failures)``: record deliveries whose body could not be built as failed
   attempts (log, stats), e.g. a campaign template that failed for one batch.
+- ``write_payloads(webhook, payloads, *, source, content_type, ...)``: write deliveries of
+  payloads built elsewhere (a campaign's), pending or held by the webhook's state (COPY on
+  PostgreSQL); returns their ids. ``write_unsent(webhook, failures, ...)``: write payloads
+  whose body could not be built, each failed by its one attempt (``writes.py``).
 - ``url_with_query(url, query)``: where a delivery with a ``query`` is sent.
 - ``fetch(url, timeout, max_bytes)``, ``FetchFailed``: a GET through the outbound guard
   (a campaign's linked content).
@@ -35,6 +39,7 @@ from deliveries.engine.manual import RetryRefused, refusal, retry_failed, send_t
 from deliveries.engine.record import record_unsent
 from deliveries.engine.sender import FetchFailed, fetch, url_with_query
 from deliveries.engine.wakeups import wake
+from deliveries.engine.writes import write_payloads, write_unsent
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -50,4 +55,6 @@ __all__ = [
     "start_retry",
     "url_with_query",
     "wake",
+    "write_payloads",
+    "write_unsent",
 ]

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deliveries.engine.wakeups import wake
-from deliveries.models import Delivery, DeliveryStatus, Source
+from deliveries.engine.writes import write_for_event
 from webhooks.models import Event, EventType, Webhook
 
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -48,7 +48,8 @@ def emit(
                 idempotency_key=key,
                 occurred_at=occurred_at or timezone.now(),
             )
-            pending = _create_deliveries(event, kind)
+            webhooks = Webhook.objects.filter(event_types=kind).only("id", "is_active")
+            pending = write_for_event(event, webhooks)
     except IntegrityError:
         # Another request with the same key committed first.
         if key:
@@ -57,23 +58,3 @@ def emit(
     if pending:
         transaction.on_commit(wake)
     return event, True
-
-
-def _create_deliveries(event: Event, kind: EventType) -> int:
-    now = timezone.now()
-    webhooks = Webhook.objects.filter(event_types=kind).only("id", "is_active")
-    deliveries = [
-        Delivery(
-            webhook=webhook,
-            source=Source.EVENT,
-            event=event,
-            event_type=kind,
-            category=kind.category,
-            status=DeliveryStatus.PENDING if webhook.is_active else DeliveryStatus.NOT_TRIGGERED,
-            next_attempt_at=now if webhook.is_active else None,
-            created_at=now,
-        )
-        for webhook in webhooks
-    ]
-    Delivery.objects.bulk_create(deliveries)
-    return sum(1 for d in deliveries if d.status == DeliveryStatus.PENDING)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from deliveries.engine import health
 from deliveries.engine.wakeups import wake
+from deliveries.engine.writes import write_payloads
 from deliveries.models import Delivery, DeliveryStatus, Source
 from webhooks.models import ActivityEntry, Health, Webhook
 
@@ -117,22 +118,23 @@ def send_test(
         raise RetryRefused(reason)
     now = timezone.now()
     with transaction.atomic():
-        delivery = Delivery.objects.create(
-            webhook=webhook,
+        [delivery_id] = write_payloads(
+            webhook,
+            [payload],
             source=Source.TEST,
-            category=category,
-            payload=payload,
             content_type=content_type,
+            category=category,
             query=query,
-            status=DeliveryStatus.PENDING,
+            now=now,
+        )
+        Delivery.objects.filter(pk=delivery_id).update(
             next_attempt_at=_front_of_line(webhook.pk, now),
             manual_requested_at=now,
             manual_requested_by=user,
-            created_at=now,
         )
         health.probe_now(webhook.pk, now)
         transaction.on_commit(wake)
-    return delivery
+    return Delivery.objects.select_related("webhook").get(pk=delivery_id)
 
 
 def _front_of_line(webhook_id: int, now):

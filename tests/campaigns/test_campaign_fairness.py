@@ -26,7 +26,7 @@ class CountingReceiver(Receiver):
     """The test receiver, also counting per path the requests it is answering at once."""
 
     def __init__(self):
-        self.in_flight: dict[str, int] = {}
+        self.by_path: dict[str, int] = {}
         self.peak: dict[str, int] = {}
         super().__init__()
 
@@ -37,13 +37,13 @@ class CountingReceiver(Receiver):
             def do_POST(self):
                 path = self.path
                 with receiver._lock:
-                    receiver.in_flight[path] = receiver.in_flight.get(path, 0) + 1
-                    receiver.peak[path] = max(receiver.peak.get(path, 0), receiver.in_flight[path])
+                    receiver.by_path[path] = receiver.by_path.get(path, 0) + 1
+                    receiver.peak[path] = max(receiver.peak.get(path, 0), receiver.by_path[path])
                 try:
                     super().do_POST()
                 finally:
                     with receiver._lock:
-                        receiver.in_flight[path] -= 1
+                        receiver.by_path[path] -= 1
 
         return Handler
 
