@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from django.db import models, transaction
 from django.utils import timezone
 
-from campaigns import tasks
+from campaigns import sending
 from campaigns.demo_catalogue import (
     APP_VERSIONS,
     CAMPAIGNS,
@@ -303,5 +303,5 @@ def tick(rng: random.Random, now: datetime | None = None, new_profile_chance: fl
         ]
     ProfileEvent.objects.bulk_create(events)
     for event in events:
-        tasks.queue_live(event)  # as the events API does: live triggers (demo_campaigns)
+        sending.queue_live(event)  # as the events API does: live triggers (demo_campaigns)
     return Tick(len(events), joined)

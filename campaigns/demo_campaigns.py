@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns import schedule, scheduling
+from campaigns import sending
 from campaigns.demo_catalogue import SEGMENTS
 from campaigns.models import (
     BodyMode,
@@ -117,16 +117,16 @@ def _publish(campaign: Campaign, now: datetime) -> Campaign:
     # that the next load would skip by its name.
     with transaction.atomic():
         campaign.save()
-        scheduling.publish(campaign, now=now)
+        sending.publish(campaign, now=now)
     return campaign
 
 
 def _send(campaign: Campaign) -> int:
-    """What beat does with a due occurrence (``scheduling.due_runs``), here rather than
+    """What beat does with a due occurrence (``sending.due_runs``), here rather than
     a minute after start: claim it, then run it. Returns the payloads queued. (A load
     that dies before this leaves it scheduled and due: beat sends it on start.)"""
     Campaign.objects.filter(pk=campaign.pk).update(next_run_at=None, status=CampaignStatus.RUNNING)
-    run = scheduling.run(campaign.pk, schedule.occurrence_key(campaign.send_at))
+    run = sending.run(campaign.pk, sending.occurrence_key(campaign.send_at))
     return run.payloads if run else 0
 
 

@@ -1,13 +1,28 @@
-"""A campaign in words, as its pages show it: when it sends, who receives it, and its
-key_values."""
+"""A campaign in words, as its pages show it: when it sends, who receives it, its
+key_values, and its status's badge."""
 
 import json
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from campaigns import scheduling
+from campaigns import sending
 from campaigns.models import Campaign, DeliveryType
 from campaigns.segments import rules
-from campaigns.segments.views import describe
+from campaigns.segments.describe import describe
+
+# The portal's badge colours (static/css/portal.css) for campaign and run statuses.
+BADGES = {
+    "scheduled": "on",
+    "running": "in_progress",
+    "paused": "pending",
+    "completed": "success",
+    "failed": "failed",
+}
+
+
+def badged(obj):
+    """``obj`` (a campaign or a run) with its status's badge colour as ``obj.badge``."""
+    obj.badge = BADGES.get(obj.status, "")
+    return obj
 
 
 def when(campaign: Campaign) -> str:
@@ -25,7 +40,7 @@ def when(campaign: Campaign) -> str:
         return text
     if campaign.delivery_type == DeliveryType.RECURRING:
         try:
-            return scheduling.recurrence_of(campaign).describe(zone)
+            return sending.recurrence_of(campaign).describe(zone)
         except (ValueError, TypeError, KeyError):
             return "Recurrence not set yet"
     if campaign.send_at is None:

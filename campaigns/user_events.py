@@ -7,7 +7,7 @@ event, its deliveries, the profile's copy and the triggers commit or fail togeth
 
 from datetime import datetime
 
-from campaigns import tasks
+from campaigns import sending
 from campaigns.models import ProfileEvent
 from campaigns.profiles import records
 
@@ -15,5 +15,5 @@ from campaigns.profiles import records
 def record(identity: str, name: str, properties: dict, occurred_at: datetime) -> ProfileEvent:
     """Record that ``identity`` did ``name`` at ``occurred_at``; returns the event."""
     event = records.record_event(identity, name, properties, occurred_at)
-    tasks.queue_live(event)  # its live triggers, in this transaction
+    sending.queue_live(event)  # its live triggers, in this transaction
     return event

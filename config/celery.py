@@ -10,4 +10,4 @@ app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()  # the tasks module of every installed app
 # Packages inside an app that keep their own tasks module.
-app.autodiscover_tasks(["deliveries.engine", "deliveries.log"])
+app.autodiscover_tasks(["deliveries.engine", "deliveries.log", "campaigns.sending"])

@@ -34,7 +34,14 @@ from django.utils import timezone
 from campaigns.models import Campaign, Profile, ProfileEvent, Segment
 from campaigns.wizard import steps
 from deliveries.models import BulkRetry, Delivery, DeliveryAttempt
-from tests.factories import make_event_type, make_webhook
+from tests.factories import (
+    make_campaign,
+    make_event_type,
+    make_profile,
+    make_profile_event,
+    make_segment,
+    make_webhook,
+)
 from webhooks.models import ActivityEntry, ApiKey, Event, EventType, SystemSettings, Webhook
 
 # What answers without a login, and why. Keyed by URL name (the root has none: its route).
@@ -231,19 +238,17 @@ def world(db):
     attempt = DeliveryAttempt.objects.create(
         delivery=delivery, webhook=webhook, number=1, request_url=webhook.url, response_code=500
     )
-    profile = Profile.objects.create(identity="user-1", email="user-1@example.com")
-    ProfileEvent.objects.create(
-        profile=profile, name="App Launched", occurred_at=timezone.now() - timedelta(days=1)
-    )
-    segment = Segment.objects.create(
-        name="Launched lately",
-        rule={
+    profile = make_profile(identity="user-1", email="user-1@example.com")
+    make_profile_event(profile, "App Launched", occurred_at=timezone.now() - timedelta(days=1))
+    segment = make_segment(
+        {
             "category": "single_action",
             "action": {"event": "App Launched"},
             "window": {"kind": "last_days", "days": 7},
         },
+        name="Launched lately",
     )
-    campaign = Campaign.objects.create(name="Spring sale", webhook=webhook, segment=segment)
+    campaign = make_campaign(webhook, segment=segment)
     test_delivery = Delivery.objects.create(webhook=webhook, source="test", payload={"test": True})
     return SimpleNamespace(
         test_delivery=test_delivery,

@@ -23,7 +23,7 @@ from pathlib import Path
 from campaigns.content import template
 from campaigns.content.payload import Recipient
 
-MAX_BATCH = 1000  # campaigns.wizard.forms.MAX_BATCH (not imported: it would load Django)
+MAX_BATCH = 1000  # campaigns.wizard.what.MAX_BATCH (not imported: it would load Django)
 LIMIT = template.MAX_SOURCE_CHARS
 
 

@@ -3,5 +3,6 @@
 ``payload`` and ``template`` are pure functions over plain Python data (no models), so
 the tests need no database. ``compose`` builds a campaign's bodies from them (for
 fan-out, live sends, test sends and the create page's preview) and ``linked`` fetches
-linked content over HTTP.
+linked content over HTTP. ``budget`` bounds every render (work, time, memory) and
+``filters`` keeps Liquid's filters within it.
 """

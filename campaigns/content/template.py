@@ -39,7 +39,7 @@ from liquid.exceptions import (
 )
 from liquid.token import TOKEN_OUTPUT
 
-from campaigns.content import budget
+from campaigns.content import budget, filters
 from campaigns.content.budget import (
     MAX_LOCALS_BYTES,
     MAX_LOOP_ITERATIONS,
@@ -243,11 +243,11 @@ class _Environment(Environment):
         self.tags[TOKEN_OUTPUT].node_class = budget.BoundedOutputNode
         self.tags["echo"].node_class = budget.BoundedEchoNode
         self.tags["cycle"].node_class = budget.BoundedCycleNode
-        self.filters["json"] = budget.json_filter
-        self.filters["join"] = budget.join_filter
-        self.filters["uniq"] = budget.uniq_filter
+        self.filters["json"] = filters.json_filter
+        self.filters["join"] = filters.join_filter
+        self.filters["uniq"] = filters.uniq_filter
         for name, func in list(self.filters.items()):
-            self.filters[name] = budget.bounded_filter(name, func)
+            self.filters[name] = filters.bounded_filter(name, func)
         for tag in self.tags.values():
             _locate_errors(tag)
 

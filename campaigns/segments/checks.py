@@ -1,6 +1,7 @@
 """Rules that are valid but can never select anyone, said in a sentence."""
 
 from campaigns.segments import rules
+from campaigns.segments.conditions import ORDERING, PropertyFilter
 
 
 def never_matches(rule: rules.Rule) -> str | None:
@@ -31,8 +32,8 @@ def _filter_groups(rule: rules.Rule):
         yield f"{action.event} properties", action.where
 
 
-def _contradiction(filters: list[rules.PropertyFilter]) -> str | None:
-    by_property: dict[str, list[rules.PropertyFilter]] = {}
+def _contradiction(filters: list[PropertyFilter]) -> str | None:
+    by_property: dict[str, list[PropertyFilter]] = {}
     for condition in filters:
         by_property.setdefault(condition.property, []).append(condition)
     for name, conditions in by_property.items():
@@ -50,14 +51,14 @@ def _contradiction(filters: list[rules.PropertyFilter]) -> str | None:
     return None
 
 
-def _bounds(conditions: list[rules.PropertyFilter]):
+def _bounds(conditions: list[PropertyFilter]):
     """The tightest lower and upper bound of one kind (numbers or dates), if any."""
     low = high = None
-    kinds = {c.kind for c in conditions if c.op in rules.ORDERING | {"eq"}}
+    kinds = {c.kind for c in conditions if c.op in ORDERING | {"eq"}}
     if len(kinds) != 1 or kinds & {"text", "boolean"}:
         return None, None
     for c in conditions:
-        if c.op not in rules.ORDERING | {"eq"}:
+        if c.op not in ORDERING | {"eq"}:
             continue
         value = c.typed_values()[0]
         if c.op in ("gt", "gte", "eq"):

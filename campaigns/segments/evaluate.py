@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from campaigns.models import Profile, ProfileEvent
 from campaigns.segments import rules
+from campaigns.segments.conditions import PropertyFilter
 from campaigns.segments.properties import PropertyMatches
 
 # Rows per fetch when streaming members: memory stays flat however large the segment.
@@ -302,11 +303,11 @@ def _date_property(rule: rules.DateProperty, clock: Clock) -> Q:
     }.get(condition.when)
     if target:
         op, day = target
-        match = rules.PropertyFilter(
+        match = PropertyFilter(
             property=condition.property, op=op, value=day.isoformat(), type="date"
         )
     else:  # The anniversary: "YYYY-MM-DD" holds "-MM-DD" only as its month and day.
-        match = rules.PropertyFilter(
+        match = PropertyFilter(
             property=condition.property,
             op="contains",
             value=f"-{today:%m-%d}",
@@ -321,7 +322,8 @@ def _date_property(rule: rules.DateProperty, clock: Clock) -> Q:
 def _is_date(name: str, column: str) -> Q:
     return Q(
         PropertyMatches(
-            column, rules.PropertyFilter(property=name, op="gte", value="0001-01-01", type="date")
+            column,
+            PropertyFilter(property=name, op="gte", value="0001-01-01", type="date"),
         )
     )
 

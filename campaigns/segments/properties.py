@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.db.models import BooleanField, F, Func
 
-from campaigns.segments.rules import MAX_NUMBER_DIGITS, PropertyFilter
+from campaigns.segments.conditions import MAX_NUMBER_DIGITS, PropertyFilter
 
 _COMPARE = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 

@@ -13,9 +13,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from campaigns.models import Segment
-from campaigns.segments import evaluate, rules, vocabulary
+from campaigns.segments import conditions, evaluate, rules, vocabulary
 from campaigns.segments.builder import Builder
 from campaigns.segments.checks import never_matches
+from campaigns.segments.describe import describe
 from config.web import HtmxRequest, admin_required, is_partial
 from webhooks.models import ActivityEntry
 
@@ -160,7 +161,7 @@ def render_builder(
         "campaign": campaign,
         "nav": "campaigns" if campaign else "segments",
         "categories": rules.CATEGORIES,
-        "operators": rules.OPERATOR_LABELS,
+        "operators": conditions.OPERATOR_LABELS,
         "value_types": VALUE_TYPES,
         "within_units": ["minutes", "hours", "days"],
         "date_whens": DATE_WHENS,
@@ -177,33 +178,3 @@ def render_builder(
             "time_zones": time_zones(),
         }
     return render(request, template, context, status=status)
-
-
-def describe(rule: rules.Rule) -> str:
-    """The rule in a sentence, as the list and the preview show it."""
-    c = rule.category
-    if c == "single_action":
-        text = f"Did {rule.action.describe()} {rule.window.describe()}"
-    elif c == "actions":
-        text = "Did " + " and ".join(a.describe() for a in rule.actions)
-        text += f" {rule.window.describe()}"
-    elif c == "inaction_within_time":
-        text = (
-            f"Did {rule.action.describe()} {rule.window.describe()}, then not "
-            f"{rule.missing.describe()} within {rule.within.describe()}"
-        )
-    elif c == "inaction":
-        text = (
-            f"Did {rule.action.describe()} {rule.window.describe()}, and never "
-            f"{rule.missing.describe()} after"
-        )
-    elif c == "date_property":
-        text = rule.date.describe()[:1].upper() + rule.date.describe()[1:]
-    elif rule.action is None:
-        text = "Anyone"
-    else:
-        verb = "Did" if rule.performed else "Did not do"
-        text = f"{verb} {rule.action.describe()} {rule.window.describe()}"
-    if rule.profile:
-        text += ", with " + " and ".join(f.describe() for f in rule.profile)
-    return text

@@ -13,23 +13,20 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from campaigns.models import Campaign
-from campaigns.pages.views import BADGES
 from campaigns.stats import pages
 from campaigns.stats.forms import CampaignStatsForm
-from campaigns.summaries import when
+from campaigns.summaries import badged, when
 from config.web import HtmxRequest, admin_required, is_partial
 from deliveries.stats import queries as delivery_stats
 from deliveries.stats.pages import trend_context
 
 STATS = "campaigns/stats.html"
 TREND = "deliveries/stats/partials/stats_trend.html"
-AUDIENCE = "campaigns/stats/campaign_audience.html"
+AUDIENCE = f"{STATS}#campaign-audience"
 
 
 def _campaign(pk: int) -> Campaign:
-    campaign = get_object_or_404(Campaign.objects.select_related("webhook"), pk=pk)
-    campaign.badge = BADGES.get(campaign.status, "")
-    return campaign
+    return badged(get_object_or_404(Campaign.objects.select_related("webhook"), pk=pk))
 
 
 def _page(request: HtmxRequest, pk: int, inline: bool) -> HttpResponse:

@@ -7,17 +7,17 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from campaigns import scheduling
+from campaigns import sending
 from campaigns.content import compose
 from campaigns.models import Campaign, CampaignStatus
-from campaigns.test_send import TestSendRefused, send_test
-from campaigns.wizard import forms, samples, steps
+from campaigns.sending import TestSendRefused, send_test
+from campaigns.wizard import samples, steps, what
 from config.web import HtmxRequest, admin_required
 from deliveries.models import Delivery, Source
 from webhooks.models import ActivityEntry
 
-PREVIEW = "campaigns/wizard/preview.html"
-TEST_RESULT = "campaigns/wizard/test_result.html"
+PREVIEW = "campaigns/wizard/_preview.html"
+TEST_RESULT = "campaigns/wizard/_test_result.html"
 
 
 @require_POST
@@ -25,7 +25,7 @@ TEST_RESULT = "campaigns/wizard/test_result.html"
 def body_preview(request: HtmxRequest, pk: int) -> HttpResponse:
     """The What step's payload for a sample member, as typed (nothing is saved)."""
     campaign = get_object_or_404(Campaign.objects.select_related("webhook", "segment"), pk=pk)
-    form = forms.WhatForm(request.POST, instance=campaign)
+    form = what.WhatForm(request.POST, instance=campaign)
     if steps.locked_reason(campaign, "what"):
         draft = campaign  # the inputs are disabled: show what it sends
     elif form.is_valid():
@@ -43,7 +43,7 @@ def body_preview(request: HtmxRequest, pk: int) -> HttpResponse:
 def test_send(request: HtmxRequest, pk: int) -> HttpResponse:
     """Save the What step as typed, then send it to the webhook once, for one member."""
     campaign = get_object_or_404(Campaign.objects.select_related("webhook", "segment"), pk=pk)
-    form = forms.WhatForm(request.POST, instance=campaign)
+    form = what.WhatForm(request.POST, instance=campaign)
     context = {"campaign": campaign}
     locked = steps.locked_reason(campaign, "what")
     if not locked and not form.is_valid():
@@ -90,11 +90,11 @@ def publish(request: HtmxRequest, pk: int) -> HttpResponse:
         return redirect("campaigns:step", pk, "overview")
     try:
         with transaction.atomic():
-            scheduling.publish(campaign)
+            sending.publish(campaign)
             ActivityEntry.record(
                 "campaign.published", f"Campaign “{campaign.name}” published", request.user
             )
-    except scheduling.PublishRefused as refused:
+    except sending.PublishRefused as refused:
         for problem in refused.problems:
             messages.error(request, problem)
         return redirect("campaigns:step", pk, "overview")
@@ -102,7 +102,7 @@ def publish(request: HtmxRequest, pk: int) -> HttpResponse:
     return redirect("campaigns:detail", pk)
 
 
-def _as_typed(form: forms.WhatForm, campaign: Campaign) -> Campaign:
+def _as_typed(form: what.WhatForm, campaign: Campaign) -> Campaign:
     """The campaign with what the form holds, even where the form is invalid, so the
     preview shows the template's problems as the author types."""
     post = form.data

@@ -1,11 +1,10 @@
-"""One form per step of the create-campaign page.
+"""One form per step of the create-campaign page (the What step's is in ``what.py``).
 
 Each form reads and writes its own part of the Campaign. Times are typed in the
 campaign's time zone and stored in UTC; pairs (query parameters, key_values, linked
 content sources) are posted as parallel lists of inputs, blank rows ignored.
 """
 
-import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,11 +12,8 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
-from campaigns import schedule, scheduling
-from campaigns.content import linked, template
-from campaigns.content.payload import PROFILE_FIELDS
+from campaigns import sending
 from campaigns.models import (
-    BodyMode,
     Campaign,
     CampaignStatus,
     DeliveryType,
@@ -26,15 +22,10 @@ from campaigns.models import (
 from config.dates import OUT_OF_BOUNDS, in_bounds
 from webhooks.models import Webhook
 
-MAX_PAIRS = 50
-MAX_BATCH = 1000
 MAX_CAP = 100_000_000
-MAX_LINKED = linked.MAX_SOURCES
-# A name ``linked.<name>`` can be written with in Liquid.
-LINKED_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def _bound(field: forms.IntegerField, low: int | None, high: int | None) -> None:
+def bound(field: forms.IntegerField, low: int | None, high: int | None) -> None:
     """Limit a model form's number field (its model field has no such limits)."""
     if low is not None:
         field.validators.append(MinValueValidator(low))
@@ -63,7 +54,7 @@ class DeliveryForm(forms.ModelForm):
     )
     every = forms.ChoiceField(
         required=False,
-        choices=[("", "—")] + [(f, f.capitalize()) for f in schedule.FREQUENCIES],
+        choices=[("", "—")] + [(f, f.capitalize()) for f in sending.FREQUENCIES],
         label="Repeats",
     )
     at = forms.TimeField(
@@ -73,7 +64,7 @@ class DeliveryForm(forms.ModelForm):
         required=False,
         coerce=int,
         empty_value=None,
-        choices=[("", "—")] + list(enumerate(schedule.WEEKDAYS)),
+        choices=[("", "—")] + list(enumerate(sending.WEEKDAYS)),
         label="On (weekly)",
     )
     day = forms.IntegerField(required=False, min_value=1, max_value=31, label="Day of the month")
@@ -110,7 +101,7 @@ class DeliveryForm(forms.ModelForm):
         if campaign.pk and campaign.status != CampaignStatus.DRAFT:
             self.fields["delivery_type"].disabled = True
             self.fields["delivery_type"].help_text = "Fixed once published."
-        _bound(self.fields["trigger_delay_minutes"], 0, 60 * 24 * 30)
+        bound(self.fields["trigger_delay_minutes"], 0, 60 * 24 * 30)
 
     def clean_timezone(self) -> str:
         name = self.cleaned_data["timezone"].strip()
@@ -130,9 +121,9 @@ class DeliveryForm(forms.ModelForm):
                 # 9999-12-31 in a zone west of UTC would overflow into year 10000.
                 self.add_error("send_at_local", OUT_OF_BOUNDS)
             else:
-                when = schedule.local_to_utc(local.replace(tzinfo=None, second=0), zone)
+                when = sending.local_to_utc(local.replace(tzinfo=None, second=0), zone)
                 try:
-                    schedule.validate_send_at(when.astimezone(zone), self.now)
+                    sending.validate_send_at(when.astimezone(zone), self.now)
                 except ValueError as error:
                     self.add_error("send_at_local", str(error))
                 data["send_at"] = when
@@ -160,7 +151,7 @@ class DeliveryForm(forms.ModelForm):
         }
         probe = Campaign(recurrence=recurrence)
         try:
-            upcoming = schedule.next_occurrence(scheduling.recurrence_of(probe), zone, self.now)
+            upcoming = sending.next_occurrence(sending.recurrence_of(probe), zone, self.now)
         except ValueError as error:
             field = {"every": "every", "weekly": "weekday", "monthly": "day"}.get(every, "every")
             self.add_error(field if every else "every", str(error))
@@ -222,7 +213,7 @@ class GoalForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _bound(self.fields["goal_window_days"], 1, 90)
+        bound(self.fields["goal_window_days"], 1, 90)
 
 
 class WhoForm(forms.ModelForm):
@@ -251,8 +242,8 @@ class WhoForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["segment"].queryset = Segment.objects.order_by("name")
         self.fields["segment"].empty_label = "Choose a segment…"
-        _bound(self.fields["control_percent"], 0, 90)
-        _bound(self.fields["target_cap"], 1, MAX_CAP)
+        bound(self.fields["control_percent"], 0, 90)
+        bound(self.fields["target_cap"], 1, MAX_CAP)
         if self.instance.rule and not self.instance.segment_id:
             self.initial["audience"] = "adhoc"
 
@@ -269,148 +260,3 @@ class WhoForm(forms.ModelForm):
         if commit:
             campaign.save()
         return campaign
-
-
-def _pairs(data, key_name: str, value_name: str) -> list[tuple[str, str]]:
-    keys, values = data.getlist(key_name), data.getlist(value_name)
-    return [
-        (k.strip(), v.strip())
-        for k, v in zip(keys, values + [""] * (len(keys) - len(values)), strict=False)
-        if k.strip() or v.strip()
-    ]
-
-
-class WhatForm(forms.ModelForm):
-    """Query pairs, content type, the body (profile variables or Liquid), key_values,
-    batch size and linked content sources."""
-
-    profile_fields = forms.MultipleChoiceField(
-        choices=[(name, name) for name in PROFILE_FIELDS],
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        label="Profile variables",
-    )
-    properties_scope = forms.ChoiceField(
-        choices=[("all", "All properties"), ("chosen", "Only these")],
-        widget=forms.RadioSelect,
-        initial="all",
-        required=False,
-    )
-    chosen_properties = forms.CharField(
-        required=False,
-        label="Properties",
-        help_text="Comma-separated property names, as in the profile (case matters).",
-    )
-
-    class Meta:
-        model = Campaign
-        fields = ["content_type", "body_mode", "custom_body", "batch_size"]
-        widgets = {
-            "content_type": forms.RadioSelect,
-            "body_mode": forms.RadioSelect,
-            "custom_body": forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
-        }
-        labels = {"batch_size": "Profiles per payload", "custom_body": "Custom body (Liquid)"}
-        help_texts = {"batch_size": f"1 to {MAX_BATCH}: each delivery carries this many profiles."}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        campaign = self.instance
-        _bound(self.fields["batch_size"], 1, MAX_BATCH)
-        # A new campaign starts with every field of the seed's sample payload ticked.
-        self.initial.setdefault("profile_fields", campaign.profile_fields or PROFILE_FIELDS)
-        if campaign.profile_properties is not None:
-            self.initial["properties_scope"] = "chosen"
-            self.initial["chosen_properties"] = ", ".join(campaign.profile_properties)
-        self.query_params = [tuple(p) for p in campaign.query_params or []]
-        self.key_values = [(k, _text(v)) for k, v in (campaign.key_values or {}).items()]
-        self.linked = [(s.get("name", ""), s.get("url", "")) for s in campaign.linked_content or []]
-        if self.is_bound:
-            self.query_params = _pairs(self.data, "query_key", "query_value")
-            self.key_values = _pairs(self.data, "kv_key", "kv_value")
-            self.linked = _pairs(self.data, "linked_name", "linked_url")
-        self.pair_errors: dict[str, list[str]] = {}
-
-    def clean(self):
-        data = super().clean()
-        self._check_pairs("query", self.query_params, "query parameter")
-        self._check_pairs("key_values", self.key_values, "key")
-        keys = [k for k, _ in self.key_values]
-        if len(set(keys)) != len(keys):
-            self.pair_errors.setdefault("key_values", []).append("Each key can appear once.")
-        self._check_linked()
-        if data.get("body_mode") == BodyMode.CUSTOM:
-            body = data.get("custom_body") or ""
-            if not body.strip():
-                self.add_error("custom_body", "Write the body, or choose profile variables.")
-            else:
-                problems = template.check(body)
-                if problems:
-                    self.add_error(
-                        "custom_body",
-                        [f"Line {p.line}: {p.message}" if p.line else p.message for p in problems],
-                    )
-        elif not data.get("profile_fields"):
-            self.add_error("profile_fields", "Tick at least one profile variable.")
-        if data.get("properties_scope") == "chosen":
-            chosen = [p.strip() for p in (data.get("chosen_properties") or "").split(",")]
-            data["profile_properties"] = [p for p in chosen if p]
-            if not data["profile_properties"]:
-                self.add_error("chosen_properties", "Name at least one property, or send all.")
-        else:
-            data["profile_properties"] = None
-        if self.pair_errors:
-            self.add_error(None, "Fix the rows marked below.")
-        return data
-
-    def _check_pairs(self, group: str, pairs: list[tuple[str, str]], noun: str) -> None:
-        if len(pairs) > MAX_PAIRS:
-            self.pair_errors.setdefault(group, []).append(f"At most {MAX_PAIRS} rows.")
-        if any(not k for k, _ in pairs):
-            self.pair_errors.setdefault(group, []).append(f"Each {noun} needs a name.")
-        _refuse_nul(self.pair_errors, group, pairs)
-
-    def _check_linked(self) -> None:
-        errors = self.pair_errors.setdefault("linked", [])
-        if len(self.linked) > MAX_LINKED:
-            errors.append(f"At most {MAX_LINKED} sources.")
-        names = [name for name, _ in self.linked]
-        if len(set(names)) != len(names):
-            errors.append("Each source needs its own name.")
-        for name, url in self.linked:
-            if not LINKED_NAME.match(name):
-                errors.append(
-                    f"“{name}”: name a source with letters, digits or _, starting with a letter."
-                )
-            if not url.lower().startswith(("http://", "https://")):
-                errors.append(f"“{name}”: the URL must start with http:// or https://.")
-            problems = template.check(url)
-            errors += [f"“{name}”: {p.message}" for p in problems]
-        _refuse_nul(self.pair_errors, "linked", self.linked)
-        if not errors:
-            del self.pair_errors["linked"]
-
-    def save(self, commit=True) -> Campaign:
-        campaign = super().save(commit=False)
-        data = self.cleaned_data
-        campaign.profile_fields = [f for f in PROFILE_FIELDS if f in data["profile_fields"]]
-        campaign.profile_properties = data["profile_properties"]
-        campaign.query_params = [list(p) for p in self.query_params]
-        campaign.key_values = dict(self.key_values)
-        campaign.linked_content = [{"name": n, "url": u} for n, u in self.linked]
-        if commit:
-            campaign.save()
-        return campaign
-
-
-def _refuse_nul(errors: dict[str, list[str]], group: str, pairs: list[tuple[str, str]]) -> None:
-    # PostgreSQL cannot store NUL in text or jsonb: a row error, not a 500 on save.
-    for number, (key, value) in enumerate(pairs, start=1):
-        if "\x00" in key or "\x00" in value:
-            errors.setdefault(group, []).append(
-                f"Row {number}: text cannot contain the NUL character (\\u0000)."
-            )
-
-
-def _text(value) -> str:
-    return value if isinstance(value, str) else str(value)

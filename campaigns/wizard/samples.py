@@ -1,9 +1,9 @@
 """The sample member the create page previews, tests and checks a campaign with."""
 
-from campaigns import fanout
+from campaigns import sending
 from campaigns.content import compose
-from campaigns.models import Campaign, DeliveryType, Profile, ProfileEvent
-from campaigns.segments import evaluate, rules
+from campaigns.models import Campaign, Profile
+from campaigns.segments import evaluate
 
 
 def member(campaign: Campaign, identity: str = "") -> tuple[Profile, str]:
@@ -17,14 +17,12 @@ def member(campaign: Campaign, identity: str = "") -> tuple[Profile, str]:
         missing = f" (there is no profile “{identity}”)"
     else:
         missing = ""
-    data = campaign.segment.rule if campaign.segment_id else campaign.rule
-    if data:
-        try:
-            found = evaluate.sample(rules.parse(data), 1)
-        except ValueError:
-            found = []
-        if found:
-            return found[0], f"the audience's first member, “{found[0].identity}”{missing}"
+    try:
+        found = evaluate.sample(sending.audience(campaign), 1)
+    except (sending.NothingToSend, ValueError):
+        found = []
+    if found:
+        return found[0], f"the audience's first member, “{found[0].identity}”{missing}"
     profile = Profile.objects.order_by("identity").first()
     if profile:
         return profile, f"profile “{profile.identity}” (no audience member yet){missing}"
@@ -36,15 +34,7 @@ def event(campaign: Campaign, profile: Profile) -> dict | None:
     """A live campaign's preview shows a triggering event's properties: the member's
     latest such event, or anyone's. Another shows the member's latest event that
     qualifies it for an action segment, as its runs send."""
-    if campaign.delivery_type != DeliveryType.LIVE:
-        return fanout.member_event_properties(campaign, profile.pk)
-    if not campaign.trigger_event:
-        return None
-    events = ProfileEvent.objects.filter(name=campaign.trigger_event).order_by("-occurred_at")
-    event = (events.filter(profile_id=profile.pk).first() if profile.pk else None) or (
-        events.first()
-    )
-    return event.properties if event else {}
+    return sending.sample_event_properties(campaign, profile, anyone=True)
 
 
 def problems(campaign: Campaign) -> list[str]:

@@ -17,14 +17,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
-from campaigns import control_group, fanout, scheduling
+from campaigns import sending
 from campaigns.content import template
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.segments import vocabulary
 from campaigns.segments.builder import Builder
 from campaigns.segments.views import render_builder, time_zones
 from campaigns.summaries import audience, key_value_rows, when
-from campaigns.wizard import forms, samples, steps
+from campaigns.wizard import forms, samples, steps, what
 from config.web import HtmxRequest, admin_required
 from webhooks.models import ActivityEntry
 
@@ -34,7 +34,7 @@ FORMS = {
     "webhook": forms.WebhookChoiceForm,
     "goal": forms.GoalForm,
     "who": forms.WhoForm,
-    "what": forms.WhatForm,
+    "what": what.WhatForm,
 }
 
 
@@ -138,11 +138,11 @@ def campaign_held_out(request: HtmxRequest, pk: int) -> HttpResponse:
         else:
             campaign.refresh_from_db()
     try:
-        held = control_group.held_out(campaign)
-    except (fanout.NothingToSend, ValueError):
+        held = sending.held_out(campaign)
+    except (sending.NothingToSend, ValueError):
         held = None
-    context = {"campaign": campaign, "held": held, "too_few": control_group.TOO_FEW}
-    return render(request, "campaigns/wizard/held_out.html", context)
+    context = {"campaign": campaign, "held": held, "too_few": sending.TOO_FEW}
+    return render(request, "campaigns/wizard/_held_out.html", context)
 
 
 def _initial(request: HtmxRequest, step: str) -> dict:
@@ -190,7 +190,7 @@ def _step_context(campaign: Campaign, slug: str) -> dict:
         }
     if slug == "overview":
         try:
-            problems = scheduling.problems(campaign)
+            problems = sending.problems(campaign)
         except ValueError as error:
             problems = [str(error)]
         if not problems and campaign.status == CampaignStatus.DRAFT:

@@ -13,6 +13,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.sorting import SortedFilterSet, sort_choices, sort_filter
 from deliveries.models import Delivery, DeliveryStatus, FailureReason, Source
 from deliveries.stats.windows import CUSTOM, RANGES, Window
 from webhooks.models import EventType, Webhook
@@ -21,11 +22,7 @@ from webhooks.models import EventType, Webhook
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 RANGE_CHOICES = [(name, r.label) for name, r in RANGES.items()] + [(CUSTOM, "Custom range")]
 CODE_CLASSES = {"2xx": (200, 299), "3xx": (300, 399), "4xx": (400, 499), "5xx": (500, 599)}
-SORT_CHOICES = [
-    (f"{direction}{key}", f"{label} ({'descending' if direction else 'ascending'})")
-    for key, label in (("time", "Time"), ("status", "Status"), ("code", "Response code"))
-    for direction in ("-", "")
-]
+SORT_CHOICES = sort_choices((("time", "Time"), ("status", "Status"), ("code", "Response code")))
 
 
 def local_input(moment) -> str:
@@ -75,7 +72,7 @@ class CodeFilter(django_filters.Filter):
         return qs.filter(code=int(value))
 
 
-class DeliveryFilterSet(django_filters.FilterSet):
+class DeliveryFilterSet(SortedFilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, empty_label="Any status")
     category = django_filters.ChoiceFilter(
@@ -101,8 +98,8 @@ class DeliveryFilterSet(django_filters.FilterSet):
     )
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    # Applied by the keyset paginator, declared here so a bad value is a form error.
-    sort = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="keep", empty_label=None)
+    sort = sort_filter(SORT_CHOICES)
+    default_sort = "-time"  # newest first
 
     class Meta:
         model = Delivery
@@ -129,9 +126,6 @@ class DeliveryFilterSet(django_filters.FilterSet):
             if data.get(name):
                 shown[name] = local_input(data[name])
         self.form.data = shown
-
-    def keep(self, queryset, name, value):
-        return queryset
 
     def search(self, queryset, name, value):
         value = value.strip()
@@ -160,15 +154,3 @@ class DeliveryFilterSet(django_filters.FilterSet):
             # and the log it links to agree.
             return queryset.filter(Window.last(hours, now).q("created_at"))
         return queryset  # "custom": since/until apply
-
-    @property
-    def active(self) -> bool:
-        """Whether any filter or search narrows the log."""
-        data = self.form.cleaned_data
-        return any(v not in (None, "") for k, v in data.items() if k != "sort")
-
-    @property
-    def ordering(self) -> tuple[str, bool]:
-        """(sort key, descending), newest first unless asked otherwise."""
-        value = self.form.cleaned_data.get("sort") or "-time"
-        return value.lstrip("-"), value.startswith("-")

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from campaigns.models import Campaign, CampaignStatus, Profile, ProfileEvent, Segment
+from campaigns.models import Campaign, CampaignStatus
 from deliveries.models import Delivery, DeliveryStatus
-from tests.factories import make_webhook
+from tests.factories import make_profile_event, make_profiles, make_segment, make_webhook
 from tests.support.processes import stop, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
@@ -27,21 +27,23 @@ BODY = """{
 
 @pytest.fixture
 def audience(transactional_db):
-    now = timezone.now()
-    for number, city in enumerate(["Oslo", "Lima", "Pune", "Nice", "Kyiv"]):
-        profile = Profile.objects.create(
-            identity=f"user-{number}", email=f"user-{number}@example.com", properties={"city": city}
-        )
-        ProfileEvent.objects.create(
-            profile=profile, name="App Launched", occurred_at=now - timedelta(days=1)
-        )
-    return Segment.objects.create(
-        name="Launched lately",
-        rule={
+    yesterday = timezone.now() - timedelta(days=1)
+    cities = ["Oslo", "Lima", "Pune", "Nice", "Kyiv"]
+    for profile in make_profiles(
+        5,
+        identity="user-{}",
+        first=0,
+        email=lambda number: f"user-{number}@example.com",
+        properties=lambda number: {"city": cities[number]},
+    ):
+        make_profile_event(profile, "App Launched", occurred_at=yesterday)
+    return make_segment(
+        {
             "category": "single_action",
             "action": {"event": "App Launched"},
             "window": {"kind": "last_days", "days": 7},
         },
+        name="Launched lately",
     )
 
 

@@ -8,11 +8,17 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from campaigns.models import Campaign, Profile, ProfileEvent, Segment
+from campaigns.models import Campaign, Profile, Segment
 from deliveries.engine.emit import emit
 from deliveries.models import Delivery
 from tests.conftest import PASSWORD
-from tests.factories import make_event_type, make_webhook
+from tests.factories import (
+    make_event_type,
+    make_profile_event,
+    make_profiles,
+    make_segment,
+    make_webhook,
+)
 from tests.support.sending import send_due_batch
 from webhooks.models import EventType, Webhook
 
@@ -44,21 +50,23 @@ def portal(receiver):
     )
     emit("license.assigned", {"license_key": "LIC-42", "user": "ada@example.com"})
     send_due_batch()
-    now = timezone.now()
-    for number, city in enumerate(["Oslo", "Lima", "Pune"]):
-        profile = Profile.objects.create(
-            identity=f"user-{number}", email=f"user-{number}@example.com", properties={"city": city}
-        )
-        ProfileEvent.objects.create(
-            profile=profile, name="App Launched", occurred_at=now - timedelta(days=1)
-        )
-    Segment.objects.create(
-        name="Launched lately",
-        rule={
+    yesterday = timezone.now() - timedelta(days=1)
+    cities = ["Oslo", "Lima", "Pune"]
+    for profile in make_profiles(
+        3,
+        identity="user-{}",
+        first=0,
+        email=lambda number: f"user-{number}@example.com",
+        properties=lambda number: {"city": cities[number]},
+    ):
+        make_profile_event(profile, "App Launched", occurred_at=yesterday)
+    make_segment(
+        {
             "category": "single_action",
             "action": {"event": "App Launched"},
             "window": {"kind": "last_days", "days": 7},
         },
+        name="Launched lately",
     )
 
 

@@ -5,9 +5,8 @@ import os
 
 import pytest
 
-from campaigns import control_group
-from campaigns.models import Campaign, Profile
-from tests.factories import make_webhook
+from campaigns.sending import control_group
+from tests.factories import make_campaign, make_profiles
 
 pytestmark = pytest.mark.browser
 SHOTS = os.environ.get("CONTROL_GROUP_SHOTS", "")  # a folder to save screenshots in
@@ -15,14 +14,10 @@ SHOTS = os.environ.get("CONTROL_GROUP_SHOTS", "")  # a folder to save screenshot
 
 @pytest.fixture
 def small_sale(transactional_db):
-    for number in range(10):
-        Profile.objects.create(identity=f"user-{number}", properties={"plan": "gold"})
-    return Campaign.objects.create(
-        name="Spring sale",
-        webhook=make_webhook(),
+    make_profiles(10, identity="user-{}", first=0, properties={"plan": "gold"})
+    return make_campaign(
         rule={"category": "user_properties", "profile": [{"property": "plan", "op": "exists"}]},
         control_percent=20,
-        profile_fields=["Identity"],
     )
 
 

@@ -9,8 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from campaigns.models import Campaign, Profile, ProfileEvent
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile_event, make_profiles, make_webhook
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,22 +23,21 @@ LAUNCHED = {
 @pytest.fixture
 def launched():
     """Three profiles who launched the app yesterday."""
-    for number in range(3):
-        profile = Profile.objects.create(identity=f"user-{number}", email=f"u{number}@example.com")
-        ProfileEvent.objects.create(
-            profile=profile, name="App Launched", occurred_at=timezone.now() - timedelta(days=1)
-        )
+    yesterday = timezone.now() - timedelta(days=1)
+    for profile in make_profiles(
+        3, identity="user-{}", first=0, email=lambda n: f"u{n}@example.com"
+    ):
+        make_profile_event(profile, "App Launched", occurred_at=yesterday)
 
 
 @pytest.fixture
 def draft(launched):
-    now = timezone.now()
-    return Campaign.objects.create(
+    return make_campaign(
+        make_webhook(name="Promo receiver"),
         name="Spring promo",
-        webhook=make_webhook(name="Promo receiver"),
         rule=LAUNCHED,
         goal_event="Charged",
-        send_at=now + timedelta(days=1),
+        send_at=timezone.now() + timedelta(days=1),
     )
 
 

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from campaigns.models import Profile, ProfileEvent, Segment
+from campaigns.models import Segment
+from tests.factories import make_profile, make_profile_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,15 +24,12 @@ def shoppers():
         ("dan", "Canada", [("Charged", 1, {"amount": 120})]),
     ]
     for identity, country, events in rows:
-        profile = Profile.objects.create(
+        profile = make_profile(
             identity=identity, email=f"{identity}@example.com", properties={"country": country}
         )
         for name, days, properties in events:
-            ProfileEvent.objects.create(
-                profile=profile,
-                name=name,
-                properties=properties,
-                occurred_at=now - timedelta(days=days),
+            make_profile_event(
+                profile, name, properties=properties, occurred_at=now - timedelta(days=days)
             )
 
 

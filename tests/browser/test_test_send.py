@@ -3,8 +3,7 @@ endpoint's line, then its request and response once a worker has sent it."""
 
 import pytest
 
-from campaigns.models import Campaign, Profile
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile, make_webhook
 from tests.support.sending import send_due_batch
 
 pytestmark = pytest.mark.browser
@@ -13,10 +12,9 @@ pytestmark = pytest.mark.browser
 def test_a_test_send_shows_sending_then_its_result(
     admin_page, live_server, receiver, transactional_db
 ):
-    Profile.objects.create(identity="ann", email="ann@example.com")
-    campaign = Campaign.objects.create(
-        name="Spring sale",
-        webhook=make_webhook(name="Billing", url=receiver.url + "/hook"),
+    make_profile(identity="ann", email="ann@example.com")
+    campaign = make_campaign(
+        make_webhook(name="Billing", url=receiver.url + "/hook"),
         rule={"category": "user_properties", "profile": [{"property": "plan", "op": "exists"}]},
         profile_fields=["Identity", "Email"],
     )

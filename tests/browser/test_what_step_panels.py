@@ -3,18 +3,15 @@
 
 import pytest
 
-from campaigns.models import Campaign, Profile
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def draft(transactional_db):
-    Profile.objects.create(identity="ann", email="ann@example.com")
-    return Campaign.objects.create(
-        name="Spring sale",
-        webhook=make_webhook(),
+    make_profile(identity="ann", email="ann@example.com")
+    return make_campaign(
         rule={"category": "user_properties", "profile": [{"property": "plan", "op": "exists"}]},
         profile_fields=["Identity", "Email"],
     )

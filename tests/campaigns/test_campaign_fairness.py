@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import scheduling
-from campaigns.models import Campaign, CampaignRun, Profile, ProfileEvent
+from campaigns import sending
+from campaigns.models import CampaignRun, ProfileEvent
 from deliveries.models import Delivery, DeliveryAttempt
-from tests.factories import make_event_type, make_webhook
+from tests.factories import make_campaign, make_event_type, make_profiles, make_webhook
 from tests.support.processes import stop, wait_for
 from tests.support.receiver import Receiver
 from webhooks.models import ApiKey
@@ -19,7 +19,6 @@ PROFILES = 300
 CAP = 3
 EVENTS = 5
 SLOW = "/sleep"  # the receiver answers after 200 ms
-LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
 
 
 class CountingReceiver(Receiver):
@@ -58,9 +57,7 @@ def counting_receiver():
 @pytest.fixture
 def audience(transactional_db):  # committed: the worker runs the fan-out
     now = timezone.now()
-    profiles = Profile.objects.bulk_create(
-        Profile(identity=f"user-{number:03}") for number in range(PROFILES)
-    )
+    profiles = make_profiles(PROFILES, identity="user-{:03}", first=0)
     ProfileEvent.objects.bulk_create(
         ProfileEvent(profile=profile, name="App Launched", occurred_at=now) for profile in profiles
     )
@@ -74,16 +71,10 @@ def test_a_campaign_keeps_to_its_cap_while_events_to_another_webhook_keep_flowin
     slow = make_webhook(url=receiver.url + SLOW, max_in_flight=CAP)
     signups = make_event_type(name="account.created")
     make_webhook(event_types=[signups], url=receiver.url + "/events")
-    campaign = Campaign.objects.create(
-        name="Big send",
-        webhook=slow,
-        rule=LAUNCHED,
-        profile_fields=["Identity"],
-        batch_size=1,
-        delivery_type="one_time",
-        send_at=timezone.now() + timedelta(seconds=1),
+    campaign = make_campaign(
+        slow, name="Big send", batch_size=1, send_at=timezone.now() + timedelta(seconds=1)
     )
-    scheduling.publish(campaign)
+    sending.publish(campaign)
     _, key = ApiKey.issue("Platform")
     worker = start_workers({"CAMPAIGNS_DISPATCH_INTERVAL": "0.5"})
 

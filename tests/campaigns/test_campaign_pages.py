@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, DeliveryType, RunStatus
 from deliveries.models import Delivery, DeliveryStatus
-from tests.factories import make_due_deliveries, make_webhook
+from tests.factories import make_campaign, make_due_deliveries, make_webhook
 from webhooks.models import ActivityEntry
 
 LIST = "/admin/campaigns"
@@ -75,13 +75,7 @@ def campaigns(webhook):
 
 
 def running_campaign(webhook, status=CampaignStatus.RUNNING) -> Campaign:
-    campaign = Campaign.objects.create(
-        name="Spring sale",
-        status=status,
-        delivery_type=DeliveryType.ONE_TIME,
-        send_at=timezone.now(),
-        webhook=webhook,
-    )
+    campaign = make_campaign(webhook, status=status, send_at=timezone.now())
     CampaignRun.objects.create(
         campaign=campaign, occurrence="2025-03-01T10:00", members=200, streamed=50, targets=45
     )
@@ -289,7 +283,7 @@ def test_actions_refuse_get(admin_client, webhook, action):
 
 
 def test_pause_then_resume_then_stop(admin_client, webhook, monkeypatch):
-    from campaigns import tasks
+    from campaigns.sending import tasks
 
     started = []
     monkeypatch.setattr(tasks.run_occurrence, "delay_on_commit", lambda *args: started.append(args))

@@ -10,19 +10,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns.models import (
-    Campaign,
-    CampaignRecipient,
-    CampaignRun,
-    CampaignStatus,
-    DeliveryType,
-    Profile,
-    ProfileEvent,
-)
+from campaigns.models import Campaign, CampaignRecipient, CampaignRun, CampaignStatus
 from campaigns.stats import queries
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.stats.rollups import add_attempts
-from tests.factories import make_due_deliveries, make_webhook
+from tests.factories import (
+    make_campaign,
+    make_due_deliveries,
+    make_profile,
+    make_profile_event,
+    make_profiles,
+    make_webhook,
+)
 from tests.support.figures import linked_figures, shown_count
 from tests.support.sending import send_due_batch
 from webhooks.models import SystemSettings
@@ -36,15 +35,13 @@ def audience(campaign: Campaign) -> str:
     return f"/admin/campaigns/{campaign.pk}/stats/audience"
 
 
-def make_campaign(webhook=None, **overrides) -> Campaign:
+def completed(webhook=None, **overrides) -> Campaign:
+    """A one-time campaign published yesterday and sent."""
     fields = {
-        "name": "Spring sale",
         "status": CampaignStatus.COMPLETED,
-        "delivery_type": DeliveryType.ONE_TIME,
-        "webhook": webhook,
         "published_at": timezone.now() - timedelta(days=1),
     }
-    return Campaign.objects.create(**(fields | overrides))
+    return make_campaign(webhook, **fields | overrides)
 
 
 def make_run(campaign: Campaign, **counters) -> CampaignRun:
@@ -62,7 +59,7 @@ def sent(transactional_db, receiver):
     system.max_retries, system.retry_window_seconds = 1, 1
     system.save()
     mixed = make_webhook(name="Mixed", url=receiver.url + "/codes/500,404,200")
-    campaign = make_campaign(mixed)
+    campaign = completed(mixed)
     make_run(campaign, members=10, streamed=10, targets=9, control=1, payloads=9)
     make_due_deliveries(mixed, 3, campaign=campaign)
     make_due_deliveries(make_webhook(name="Fine", url=receiver.url + "/ok"), 2, campaign=campaign)
@@ -71,7 +68,7 @@ def sent(transactional_db, receiver):
         make_webhook(name="Broken", url="ftp://example.com/x"), 1, campaign=campaign
     )
     # Neither of these counts for the campaign.
-    other = make_campaign(mixed, name="Other")
+    other = completed(mixed, name="Other")
     make_due_deliveries(make_webhook(name="Other", url=receiver.url + "/ok"), 2, campaign=other)
     make_due_deliveries(make_webhook(name="Events", url="http://127.0.0.1:9/e"), 2, source="event")
     for _ in range(10):  # first tries, then the retries as they fall due
@@ -135,7 +132,7 @@ def test_a_reason_added_later_is_named_by_its_label_and_linked(admin_client, db)
     """Any reason of FailureReason shows with its label and opens the attempts log
     narrowed to it (template_error is one a campaign's content can fail with)."""
     webhook = make_webhook()
-    campaign = make_campaign(webhook)
+    campaign = completed(webhook)
     make_run(campaign, targets=1, payloads=1)
     [delivery] = make_due_deliveries(webhook, 1, campaign=campaign, status="failed")
     attempt = DeliveryAttempt.objects.create(
@@ -203,7 +200,7 @@ def test_the_trend_adds_up_to_the_attempts(admin_client, sent, granularity):
 
 def test_the_whole_campaign_is_the_default_window(admin_client, db):
     webhook = make_webhook()
-    campaign = make_campaign(webhook, published_at=timezone.now() - timedelta(days=50))
+    campaign = completed(webhook, published_at=timezone.now() - timedelta(days=50))
     make_run(campaign, targets=1, payloads=1)
     page = admin_client.get(stats(campaign)).content.decode()
     assert 'aria-current="true">Whole campaign<' in page
@@ -225,10 +222,10 @@ def audience_data(db):
     """A run 10 days ago: 6 targets in two payloads (one delivered, one failed) and 4
     control members; the goal is Charged within 7 days of the run's start."""
     webhook = make_webhook()
-    campaign = make_campaign(webhook, goal_event="Charged", goal_window_days=7, control_percent=40)
+    campaign = completed(webhook, goal_event="Charged", goal_window_days=7, control_percent=40)
     start = timezone.now() - timedelta(days=10)
     run = make_run(campaign, members=10, targets=6, control=4, payloads=2, started_at=start)
-    p = [Profile.objects.create(identity=f"user-{i}") for i in range(10)]
+    p = make_profiles(10, identity="user-{}", first=0)
     delivered, failed = make_due_deliveries(webhook, 2, campaign=campaign)
     Delivery.objects.filter(pk=delivered.pk).update(status=DeliveryStatus.SUCCESS)
     Delivery.objects.filter(pk=failed.pk).update(status=DeliveryStatus.FAILED)
@@ -240,7 +237,7 @@ def audience_data(db):
         CampaignRecipient.objects.create(run=run, profile_id=p[i].pk, control=True)
 
     def event(profile, name, after):
-        ProfileEvent.objects.create(profile=profile, name=name, occurred_at=start + after)
+        make_profile_event(profile, name, occurred_at=start + after)
 
     event(p[0], "Charged", timedelta(hours=1))  # converts
     event(p[1], "Charged", -timedelta(hours=1))  # before the run: no
@@ -285,13 +282,11 @@ def test_audience_figures_count_the_runs_started_in_the_window(admin_client, aud
 
 
 def test_the_uplift_is_na_without_a_control_group(admin_client, db):
-    campaign = make_campaign(make_webhook(), goal_event="Charged")
+    campaign = completed(make_webhook(), goal_event="Charged")
     run = make_run(campaign, members=1, targets=1)
-    profile = Profile.objects.create(identity="solo")
+    profile = make_profile(identity="solo")
     CampaignRecipient.objects.create(run=run, profile_id=profile.pk)
-    ProfileEvent.objects.create(
-        profile=profile, name="Charged", occurred_at=run.started_at + timedelta(minutes=5)
-    )
+    make_profile_event(profile, "Charged", occurred_at=run.started_at + timedelta(minutes=5))
     page = admin_client.get(audience(campaign), headers={"HX-Request": "true"}).content.decode()
     uplift = page[page.index('data-testid="uplift"') :]
     assert "n/a" in uplift and "no control group" in uplift
@@ -335,7 +330,7 @@ def test_a_recipients_query_is_cut_off_after_the_timeout(db):
 
 
 def test_a_campaign_not_sent_yet_says_when_it_will(admin_client, db):
-    campaign = make_campaign(
+    campaign = completed(
         make_webhook(),
         status=CampaignStatus.SCHEDULED,
         published_at=None,
@@ -345,12 +340,12 @@ def test_a_campaign_not_sent_yet_says_when_it_will(admin_client, db):
     assert 'data-testid="not-sent"' in page
     assert "Its first run is due" in page
     assert 'id="stats-trend"' not in page
-    draft = make_campaign(name="Draft", status=CampaignStatus.DRAFT, published_at=None)
+    draft = make_campaign(None, name="Draft")
     assert "is a draft" in admin_client.get(stats(draft)).content.decode()
 
 
 def test_the_campaign_page_links_to_its_stats(admin_client, db):
-    campaign = make_campaign(make_webhook())
+    campaign = completed(make_webhook())
     page = admin_client.get(f"/admin/campaigns/{campaign.pk}").content.decode()
     assert f'href="{stats(campaign)}"' in page
 
@@ -360,19 +355,19 @@ PATHS = ["/stats", "/stats/audience"]
 
 @pytest.mark.parametrize("suffix", PATHS)
 def test_anonymous_users_are_sent_to_the_login_page(client, db, suffix):
-    campaign = make_campaign(make_webhook())
+    campaign = completed(make_webhook())
     assert "/login" in client.get(f"/admin/campaigns/{campaign.pk}{suffix}")["Location"]
 
 
 @pytest.mark.parametrize("suffix", PATHS)
 def test_members_without_the_admin_role_get_403(member_client, suffix):
-    campaign = make_campaign(make_webhook())
+    campaign = completed(make_webhook())
     assert member_client.get(f"/admin/campaigns/{campaign.pk}{suffix}").status_code == 403
 
 
 @pytest.mark.parametrize("suffix", PATHS)
 def test_post_is_refused_and_a_missing_campaign_is_404(admin_client, suffix):
-    campaign = make_campaign(make_webhook())
+    campaign = completed(make_webhook())
     assert admin_client.post(f"/admin/campaigns/{campaign.pk}{suffix}").status_code == 405
     assert admin_client.get(f"/admin/campaigns/{campaign.pk + 1000}{suffix}").status_code == 404
 
@@ -380,7 +375,7 @@ def test_post_is_refused_and_a_missing_campaign_is_404(admin_client, suffix):
 def test_the_attempts_log_of_a_campaign_finds_its_attempts_in_separate_hours(admin_client, db):
     """It reads only the hours the campaign's rollups name (tests the stretches)."""
     webhook = make_webhook()
-    campaign, other = make_campaign(webhook), make_campaign(webhook, name="Other")
+    campaign, other = completed(webhook), completed(webhook, name="Other")
     now = timezone.now()
     written = []
     for owner, hours_ago in [(campaign, 5), (other, 3), (campaign, 1), (campaign, 0)]:

@@ -4,9 +4,9 @@ warning when that is too few to measure the goal's uplift."""
 
 import pytest
 
-from campaigns import control_group, fanout
-from campaigns.models import Campaign, Profile, Segment
-from tests.factories import make_webhook
+from campaigns.models import Campaign
+from campaigns.sending import control_group, fanout
+from tests.factories import make_campaign, make_profiles, make_segment
 
 EVERYONE = {"category": "user_properties", "profile": [{"property": "plan", "op": "exists"}]}
 
@@ -14,20 +14,11 @@ EVERYONE = {"category": "user_properties", "profile": [{"property": "plan", "op"
 @pytest.fixture
 def ten(transactional_db):
     """Ten members. Committed: on PostgreSQL a run reads members on a second connection."""
-    for number in range(10):
-        Profile.objects.create(identity=f"user-{number}", properties={"plan": "gold"})
+    make_profiles(10, identity="user-{}", first=0, properties={"plan": "gold"})
 
 
 def campaign(**fields) -> Campaign:
-    defaults = {
-        "name": "Spring sale",
-        "webhook": make_webhook(),
-        "rule": EVERYONE,
-        "status": "running",
-        "control_percent": 20,
-        "profile_fields": ["Identity"],
-    }
-    return Campaign.objects.create(**defaults | fields)
+    return make_campaign(**{"rule": EVERYONE, "status": "running", "control_percent": 20} | fields)
 
 
 def held_out_page(client, sale: Campaign, **form) -> str:
@@ -107,7 +98,7 @@ def test_without_a_control_group_there_is_nothing_to_warn_about(ten, admin_clien
 
 def test_the_who_step_counts_its_form_before_it_is_saved(ten, admin_client):
     sale = campaign(control_percent=0, status="draft")
-    segment = Segment.objects.create(name="Gold", rule=EVERYONE)
+    segment = make_segment(EVERYONE, name="Gold")
     form = {"audience": "segment", "segment": segment.pk, "control_percent": 50}
 
     page = held_out_page(admin_client, sale, **form)

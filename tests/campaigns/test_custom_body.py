@@ -7,15 +7,19 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import fanout, live
-from campaigns.models import Campaign, CampaignRecipient, Profile, ProfileEvent
+from campaigns.models import Campaign, CampaignRecipient
+from campaigns.sending import fanout, live
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.stats import queries
 from deliveries.stats.windows import Window
-from tests.factories import make_webhook
+from tests.factories import (
+    make_campaign,
+    make_profile,
+    make_profile_event,
+    make_profiles,
+    make_webhook,
+)
 from tests.support.sending import send_due_batch
-
-LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
 
 BATCH_BODY = """{"campaign": {{ targetId }}, "coupon": {{ key_values.coupon | json }},
  "first": {{ profile.Identity | json }},
@@ -26,33 +30,32 @@ BATCH_BODY = """{"campaign": {{ targetId }}, "coupon": {{ key_values.coupon | js
 def audience(transactional_db):
     """20 members (user-01..20) who launched the app. Committed: on PostgreSQL the
     members are read by a second connection."""
-    now = timezone.now()
-    for number in range(1, 21):
-        properties = {"city": f"City {number}", "divisor": 1, "nickname": f"nick{number}"}
-        if number == 5:
-            properties["nickname"] = 'say "hi"'  # breaks a body that quotes it by hand
-        if number == 13:
-            properties["divisor"] = 0
-        profile = Profile.objects.create(
-            identity=f"user-{number:02}", email=f"user{number}@example.com", properties=properties
-        )
-        ProfileEvent.objects.create(
-            profile=profile, name="App Launched", occurred_at=now - timedelta(days=1)
-        )
+    yesterday = timezone.now() - timedelta(days=1)
+    for profile in make_profiles(
+        20, email=lambda n: f"user{n}@example.com", properties=_properties_of
+    ):
+        make_profile_event(profile, "App Launched", occurred_at=yesterday)
+
+
+def _properties_of(number: int) -> dict:
+    properties = {"city": f"City {number}", "divisor": 1, "nickname": f"nick{number}"}
+    if number == 5:
+        properties["nickname"] = 'say "hi"'  # breaks a body that quotes it by hand
+    if number == 13:
+        properties["divisor"] = 0
+    return properties
 
 
 def custom_campaign(webhook, **fields) -> Campaign:
     defaults = {
         "name": "Custom",
-        "webhook": webhook,
-        "rule": LAUNCHED,
         "batch_size": 6,
         "body_mode": "custom",
         "custom_body": BATCH_BODY,
         "key_values": {"coupon": "SPRING"},
         "status": "running",
     }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return make_campaign(webhook, **defaults | fields)
 
 
 def send_everything():
@@ -157,13 +160,8 @@ def test_an_unknown_variable_fails_every_batch_but_the_run_completes(audience):
 
 
 def test_a_live_custom_body_sees_the_events_properties(db):
-    profile = Profile.objects.create(identity="ann", properties={"country": "Canada"})
-    event = ProfileEvent.objects.create(
-        profile=profile,
-        name="Added To Cart",
-        properties={"sku": "TENT-2"},
-        occurred_at=timezone.now(),
-    )
+    profile = make_profile(identity="ann", properties={"country": "Canada"})
+    event = make_profile_event(profile, "Added To Cart", properties={"sku": "TENT-2"})
     campaign = custom_campaign(
         make_webhook(),
         rule={
@@ -185,10 +183,8 @@ def test_a_live_custom_body_sees_the_events_properties(db):
 
 
 def test_a_live_send_whose_template_fails_is_a_failed_delivery(db):
-    profile = Profile.objects.create(identity="ann", properties={"country": "Canada"})
-    event = ProfileEvent.objects.create(
-        profile=profile, name="Added To Cart", occurred_at=timezone.now()
-    )
+    profile = make_profile(identity="ann", properties={"country": "Canada"})
+    event = make_profile_event(profile, "Added To Cart")
     campaign = custom_campaign(
         make_webhook(),
         rule={

@@ -8,23 +8,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from campaigns.content.compose import preview
-from campaigns.models import Campaign, Profile
-from tests.factories import make_webhook
+from campaigns.models import Campaign
+from tests.factories import make_campaign, make_profiles, make_webhook
 
 
 @pytest.fixture
 def members(db):
-    return [
-        Profile.objects.create(
-            identity=f"user-{n}", email=f"u{n}@example.com", properties={"city": f"City {n}"}
-        )
-        for n in (1, 2, 3)
-    ]
+    return make_profiles(
+        3,
+        identity="user-{}",
+        email=lambda n: f"u{n}@example.com",
+        properties=lambda n: {"city": f"City {n}"},
+    )
 
 
-def draft(**fields) -> Campaign:
+def draft(webhook=None, **fields) -> Campaign:
     defaults = {"name": "Draft", "batch_size": 2, "key_values": {"coupon": "SPRING"}}
-    return Campaign.objects.create(**{**defaults, **fields})
+    return make_campaign(webhook, **defaults | fields)
 
 
 def test_profile_variables_are_previewed_as_the_seeds_payload(members):

@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from campaigns import demo, demo_campaigns, fanout, live, schedule
+from campaigns import demo, demo_campaigns
 from campaigns.content import template
-from campaigns.models import Campaign, CampaignRecipient, LiveTrigger, Profile, ProfileEvent
+from campaigns.models import Campaign, CampaignRecipient, LiveTrigger, ProfileEvent
+from campaigns.sending import fanout, live, schedule
 from deliveries.models import Delivery
+from tests.factories import make_profile, make_profile_event
 from tests.support.sending import send_due_batch
 from webhooks import demo_receiver
 from webhooks.models import Webhook
@@ -160,7 +162,7 @@ def test_demo_traffic_sets_off_the_live_campaign(loaded):
 @pytest.mark.parametrize(("bought", "reminded"), [(False, True), (True, False)])
 def test_the_live_campaign_reminds_only_who_bought_nothing(loaded, bought, reminded):
     cart = Campaign.objects.get(name=demo_campaigns.CART_REMINDER)
-    shopper = Profile.objects.create(identity="shopper", email="shopper@example.com")
+    shopper = make_profile(identity="shopper", email="shopper@example.com")
     added = _event(shopper, "Added To Cart", 3, product="Trail Tent", price=199, currency="CAD")
     if bought:
         _event(shopper, "Charged", 2, amount=199, currency="CAD")
@@ -183,6 +185,4 @@ def test_the_live_campaign_reminds_only_who_bought_nothing(loaded, bought, remin
 
 def _event(profile, name: str, minutes_ago: int, **properties) -> ProfileEvent:
     at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    return ProfileEvent.objects.create(
-        profile=profile, name=name, properties=properties, occurred_at=at
-    )
+    return make_profile_event(profile, name, properties=properties, occurred_at=at)

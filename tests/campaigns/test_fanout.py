@@ -7,46 +7,38 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from campaigns import fanout
-from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Profile, ProfileEvent
+from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Profile
+from campaigns.sending import fanout
 from deliveries.models import Delivery
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile_event, make_profiles, make_webhook
 from tests.support.sending import send_due_batch
-
-EVERYONE_WHO_LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
 
 
 @pytest.fixture
 def audience(transactional_db):
     """20 profiles who launched the app, and 3 who did not. Committed: on PostgreSQL
     the members are read by a second connection (fanout._member_chunks)."""
-    now = timezone.now()
-    for number in range(1, 24):
-        profile = Profile.objects.create(
-            identity=f"user-{number:02}",
-            email=f"user{number}@example.com",
-            object_id=f"obj-{number}",
-            push_token=f"token-{number}",
-            properties={"country": "Canada", "plan": "gold", "age": 30 + number},
-        )
-        if number <= 20:
-            ProfileEvent.objects.create(
-                profile=profile, name="App Launched", occurred_at=now - timedelta(days=1)
-            )
+    yesterday = timezone.now() - timedelta(days=1)
+    profiles = make_profiles(
+        23,
+        email=lambda n: f"user{n}@example.com",
+        object_id=lambda n: f"obj-{n}",
+        push_token=lambda n: f"token-{n}",
+        properties=lambda n: {"country": "Canada", "plan": "gold", "age": 30 + n},
+    )
+    for profile in profiles[:20]:
+        make_profile_event(profile, "App Launched", occurred_at=yesterday)
 
 
 def campaign(webhook, **fields) -> Campaign:
     defaults = {
-        "name": "Spring sale",
-        "webhook": webhook,
-        "rule": EVERYONE_WHO_LAUNCHED,
         "batch_size": 6,
         "key_values": {"coupon": "SPRING"},
         "profile_fields": ["Email", "Identity", "ProfileData"],
         "profile_properties": ["country"],
         "status": "running",
     }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return make_campaign(webhook, **defaults | fields)
 
 
 def test_members_go_out_in_batches_of_the_seeds_payload(audience, receiver):

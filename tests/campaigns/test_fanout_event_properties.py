@@ -8,19 +8,19 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import fanout
-from campaigns.models import Campaign, Profile, ProfileEvent
+from campaigns.models import Campaign
+from campaigns.sending import fanout
 from deliveries.models import Delivery
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile, make_profile_event
 
 PRACTICE = {"property": "Game Mode", "op": "eq", "value": "Practice"}
 CUSTOM_BODY = '{"id": {{ profile.Identity | json }}, "ev": {{ profile.Event_properties | json }}}'
 
 
 def played(profile, days_ago: float, mode: str, score: int, name: str = "Game Played"):
-    ProfileEvent.objects.create(
-        profile=profile,
-        name=name,
+    make_profile_event(
+        profile,
+        name,
         properties={"Score": score, "Game Mode": mode, "Rating": 1},
         occurred_at=timezone.now() - timedelta(days=days_ago),
     )
@@ -30,8 +30,7 @@ def played(profile, days_ago: float, mode: str, score: int, name: str = "Game Pl
 def players(transactional_db):
     """Committed: on PostgreSQL the members are read by a second connection."""
     ann, bob, cid = (
-        Profile.objects.create(identity=name, properties={"plan": "gold"})
-        for name in ("ann", "bob", "cid")
+        make_profile(identity=name, properties={"plan": "gold"}) for name in ("ann", "bob", "cid")
     )
     played(ann, 5, "Practice", 900)  # qualifies, but an earlier one
     played(ann, 4, "Practice", 1200)  # ann's latest qualifying event
@@ -66,9 +65,8 @@ def sent_event_properties(campaign: Campaign) -> dict[str, dict]:
 
 
 def sale(rule: dict, body_mode: str) -> Campaign:
-    return Campaign.objects.create(
+    return make_campaign(
         name="Practice makes perfect",
-        webhook=make_webhook(),
         rule=rule,
         status="running",
         batch_size=1 if body_mode == "custom" else 10,

@@ -11,16 +11,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils import timezone
 
-from campaigns import fanout
 from campaigns.content import linked
 from campaigns.content.linked import LinkedContent, LinkedContentError, Source, sources_of
 from campaigns.content.payload import Recipient
-from campaigns.models import Campaign, Profile, ProfileEvent
+from campaigns.models import Campaign
+from campaigns.sending import fanout
 from deliveries.models import Delivery, DeliveryAttempt
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile_event, make_profiles, make_webhook
 from tests.support.sending import send_due_batch
 
-LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
 CITIES = ["Paris", "New York", "Oslo"]
 
 
@@ -91,27 +90,25 @@ def source():
 def audience(transactional_db):
     """12 members in three cities (user-01..12); user-07 lives in Atlantis, which the
     weather source does not know."""
-    now = timezone.now()
-    for number in range(1, 13):
-        city = "Atlantis" if number == 7 else CITIES[number % 3]
-        profile = Profile.objects.create(identity=f"user-{number:02}", properties={"city": city})
-        ProfileEvent.objects.create(
-            profile=profile, name="App Launched", occurred_at=now - timedelta(days=1)
-        )
+    yesterday = timezone.now() - timedelta(days=1)
+    for profile in make_profiles(12, properties=_city_of):
+        make_profile_event(profile, "App Launched", occurred_at=yesterday)
+
+
+def _city_of(number: int) -> dict:
+    return {"city": "Atlantis" if number == 7 else CITIES[number % 3]}
 
 
 def linked_campaign(webhook, sources, body, **fields) -> Campaign:
     defaults = {
         "name": "Weather",
-        "webhook": webhook,
-        "rule": LAUNCHED,
         "batch_size": 3,
         "body_mode": "custom",
         "custom_body": body,
         "linked_content": sources,
         "status": "running",
     }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return make_campaign(webhook, **defaults | fields)
 
 
 WEATHER_BODY = (

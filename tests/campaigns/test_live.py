@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import live
 from campaigns.models import (
     Campaign,
     CampaignRecipient,
@@ -15,8 +14,9 @@ from campaigns.models import (
     Profile,
     ProfileEvent,
 )
+from campaigns.sending import live
 from deliveries.models import Delivery
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile, make_profile_event, make_webhook
 from tests.support.processes import stop, wait_for
 from webhooks.models import ApiKey
 
@@ -29,7 +29,6 @@ CANADA = {
 def live_campaign(**fields) -> Campaign:
     defaults = {
         "name": "Cart rescue",
-        "webhook": make_webhook(),
         "rule": CANADA,
         "delivery_type": "live",
         "trigger_event": "Added To Cart",
@@ -37,14 +36,12 @@ def live_campaign(**fields) -> Campaign:
         "profile_fields": ["Identity", "Event_properties"],
         "key_values": {"channel": "call-center"},
     }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return make_campaign(**defaults | fields)
 
 
 def event_of(identity: str, country: str, **properties) -> ProfileEvent:
     profile, _ = Profile.objects.get_or_create(identity=identity, properties={"country": country})
-    return ProfileEvent.objects.create(
-        profile=profile, name="Added To Cart", properties=properties, occurred_at=timezone.now()
-    )
+    return make_profile_event(profile, "Added To Cart", properties=properties)
 
 
 def test_a_member_gets_a_payload_with_the_events_properties(db):
@@ -96,7 +93,7 @@ def test_the_same_event_never_sends_twice_and_a_paused_campaign_sends_nothing(db
 def test_an_event_posted_to_the_api_reaches_the_receiver_within_seconds(
     client, receiver, start_workers
 ):
-    Profile.objects.create(identity="ann", properties={"country": "Canada"})
+    make_profile(identity="ann", properties={"country": "Canada"})
     campaign = live_campaign(webhook=make_webhook(url=receiver.url + "/rescue"))
     _, key = ApiKey.issue("Shop")
     worker = start_workers()

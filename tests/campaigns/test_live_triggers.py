@@ -8,16 +8,18 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns import live_triggers, scheduling, user_events
+from campaigns import sending, user_events
 from campaigns.models import Campaign, CampaignRun, LiveTrigger, Profile, ProfileEvent
+from campaigns.sending import live_triggers
 from deliveries.models import Delivery
 from tests.campaigns.test_live import live_campaign
+from tests.factories import make_profile_event
 from webhooks.models import ApiKey
 
 
 def event_at(when, identity="ann", country="Canada") -> ProfileEvent:
     profile, _ = Profile.objects.get_or_create(identity=identity, properties={"country": country})
-    return ProfileEvent.objects.create(profile=profile, name="Added To Cart", occurred_at=when)
+    return make_profile_event(profile, "Added To Cart", occurred_at=when)
 
 
 def trigger_for(event: ProfileEvent, when=None) -> list[LiveTrigger]:
@@ -193,7 +195,7 @@ def test_a_trigger_due_while_paused_is_skipped_and_counted(db):
     assert LiveTrigger.objects.get().status == "skipped"
     assert not Delivery.objects.exists()
     assert live_triggers.skipped_while_paused(campaign) == 1
-    scheduling.resume(campaign)
+    sending.resume(campaign)
     assert live_triggers.dispatch_due() == 0  # its moment passed while paused: never sent
     assert not Delivery.objects.exists()
 
@@ -202,10 +204,10 @@ def test_a_trigger_whose_delay_is_still_open_at_resume_is_sent(db):
     campaign = live_campaign(trigger_delay_minutes=10)
     now = timezone.now()
     trigger_for(event_at(now), now)
-    scheduling.pause(campaign)
+    sending.pause(campaign)
 
     assert live_triggers.dispatch_due(now + timedelta(minutes=5)) == 0  # not due yet
-    scheduling.resume(campaign)
+    sending.resume(campaign)
     assert live_triggers.dispatch_due(now + timedelta(minutes=10)) == 1
 
     assert LiveTrigger.objects.get().status == "ran"
@@ -217,7 +219,7 @@ def test_a_stopped_campaign_closes_its_triggers_without_counting_them(db):
     campaign = live_campaign(trigger_delay_minutes=1)
     now = timezone.now()
     trigger_for(event_at(now), now)
-    scheduling.stop(campaign)
+    sending.stop(campaign)
 
     assert live_triggers.dispatch_due(now + timedelta(minutes=1)) == 1
 

@@ -8,23 +8,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Profile, ProfileEvent, Segment
+from campaigns.models import Profile
 from campaigns.profiles import views
+from tests.factories import make_profile, make_profile_event, make_segment
 
 LIST = reverse("campaigns:profiles")
 
 
-def make_profile(identity, email="", **properties):
-    return Profile.objects.create(identity=identity, email=email, properties=properties)
+def add_profile(identity, email="", **properties):
+    return make_profile(identity=identity, email=email, properties=properties)
 
 
-def make_event(profile, name, minutes_ago=0, **properties):
-    return ProfileEvent.objects.create(
-        profile=profile,
-        name=name,
-        properties=properties,
-        occurred_at=timezone.now() - timedelta(minutes=minutes_ago),
-    )
+def add_event(profile, name, minutes_ago=0, **properties):
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    return make_profile_event(profile, name, properties=properties, occurred_at=at)
 
 
 def identities(response):
@@ -36,10 +33,10 @@ def page_of(pk):
 
 
 def test_it_lists_profiles_a_to_z_with_every_column(admin_client, db):
-    grace = make_profile("grace", "grace@example.com", country="Canada", city="Toronto")
-    make_profile("ada", "ada@example.com", country="United Kingdom")
-    make_event(grace, "App Launched", minutes_ago=90)
-    make_event(grace, "Charged", minutes_ago=5, amount=12)
+    grace = add_profile("grace", "grace@example.com", country="Canada", city="Toronto")
+    add_profile("ada", "ada@example.com", country="United Kingdom")
+    add_event(grace, "App Launched", minutes_ago=90)
+    add_event(grace, "Charged", minutes_ago=5, amount=12)
     response = admin_client.get(LIST)
     assert response.status_code == 200
     assert identities(response) == ["ada", "grace"]
@@ -54,10 +51,10 @@ def test_it_lists_profiles_a_to_z_with_every_column(admin_client, db):
 
 
 def test_search_matches_the_start_of_an_identity_or_an_email(admin_client, db):
-    make_profile("GR-7", "x@example.com")
-    make_profile("C100", "grace@example.com")
-    make_profile("C200", "someone@grace.example")
-    make_profile("C300", "ada@example.com")
+    add_profile("GR-7", "x@example.com")
+    add_profile("C100", "grace@example.com")
+    add_profile("C200", "someone@grace.example")
+    add_profile("C300", "ada@example.com")
 
     def found(q):
         return sorted(identities(admin_client.get(LIST, {"q": q})))
@@ -73,7 +70,7 @@ def test_search_matches_the_start_of_an_identity_or_an_email(admin_client, db):
 
 def test_keyset_pages_walk_forward_and_back(admin_client, db):
     for n in range(60):
-        make_profile(f"user-{n:03d}")
+        add_profile(f"user-{n:03d}")
     first = admin_client.get(LIST)
     assert identities(first) == [f"user-{n:03d}" for n in range(50)]
     assert first.context["page"].previous_cursor is None
@@ -87,8 +84,8 @@ def test_keyset_pages_walk_forward_and_back(admin_client, db):
 
 def test_search_pages_keep_the_search(admin_client, db):
     for n in range(55):
-        make_profile(f"ada-{n:03d}")
-        make_profile(f"bob-{n:03d}")
+        add_profile(f"ada-{n:03d}")
+        add_profile(f"bob-{n:03d}")
     first = admin_client.get(LIST, {"q": "ada"})
     after = first.context["page"].next_cursor
     assert f"q=ada&amp;after={after}" in first.text
@@ -100,8 +97,8 @@ def test_the_list_makes_the_same_queries_for_5_rows_as_for_50(admin_client, db):
     def queries_for(rows):
         Profile.objects.all().delete()
         for n in range(rows):
-            profile = make_profile(f"p{n:03d}", country="Canada")
-            make_event(profile, "App Launched")
+            profile = add_profile(f"p{n:03d}", country="Canada")
+            add_event(profile, "App Launched")
         with CaptureQueriesContext(connection) as captured:
             assert len(identities(admin_client.get(LIST))) == rows
         return len(captured)
@@ -113,7 +110,7 @@ def test_counts_stop_at_the_limit_and_never_count_every_row(admin_client, db, mo
     monkeypatch.setattr("config.counts.COUNT_LIMIT", 3)
     monkeypatch.setattr(views, "COUNT_LIMIT", 3)
     for n in range(6):
-        make_profile(f"p{n}")
+        add_profile(f"p{n}")
     with CaptureQueriesContext(connection) as captured:
         response = admin_client.get(LIST)
     # Counting stops after COUNT_LIMIT + 1 rows (the events' counts are for the page's ids).
@@ -125,7 +122,7 @@ def test_counts_stop_at_the_limit_and_never_count_every_row(admin_client, db, mo
 
 
 def test_htmx_gets_only_the_results(admin_client, db):
-    make_profile("ada")
+    add_profile("ada")
     response = admin_client.get(LIST, {"q": "a"}, headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<div id="results"')
@@ -144,15 +141,15 @@ def test_a_broken_page_link_is_a_400(admin_client, db):
 
 
 def test_the_profile_page_shows_identity_properties_and_recent_events(admin_client, db):
-    profile = Profile.objects.create(
+    profile = make_profile(
         identity="C1000042",
         email="ada@example.com",
         object_id="__g1234",
         properties={"country": "Canada", "age": 36, "vip": True, "tags": ["a", "b"]},
     )
     for n in range(55):
-        make_event(profile, "App Launched", minutes_ago=100 + n, app_version=f"4.{n}")
-    make_event(profile, "Charged", minutes_ago=1, amount=49.5, currency="CAD")
+        add_event(profile, "App Launched", minutes_ago=100 + n, app_version=f"4.{n}")
+    add_event(profile, "Charged", minutes_ago=1, amount=49.5, currency="CAD")
     response = admin_client.get(page_of(profile.pk))
     assert response.status_code == 200
     page = response.text
@@ -167,8 +164,8 @@ def test_the_profile_page_shows_identity_properties_and_recent_events(admin_clie
 
 
 def test_property_values_are_shown_as_text_never_as_markup(admin_client, db):
-    profile = make_profile("mallory", nickname="<script>alert(1)</script>")
-    make_event(profile, "Searched", query="<img src=x onerror=alert(2)>")
+    profile = add_profile("mallory", nickname="<script>alert(1)</script>")
+    add_event(profile, "Searched", query="<img src=x onerror=alert(2)>")
     page = admin_client.get(page_of(profile.pk)).text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
@@ -177,28 +174,28 @@ def test_property_values_are_shown_as_text_never_as_markup(admin_client, db):
 
 def test_the_push_token_shows_only_its_ends(admin_client, db):
     token = "fcmA" + "s3cr3t" * 20 + "Z9yX"
-    profile = Profile.objects.create(identity="t1", push_token=token)
+    profile = make_profile(identity="t1", push_token=token)
     page = admin_client.get(page_of(profile.pk)).text
     assert "fcmA…Z9yX" in page
     assert token not in page and "s3cr3t" not in page
-    short = Profile.objects.create(identity="t2", push_token="short-secret")
+    short = make_profile(identity="t2", push_token="short-secret")
     page = admin_client.get(page_of(short.pk)).text
     assert "short" not in page.split('data-testid="identity"')[1].split("</table>")[0]
     assert views.mask_token("") == ""
 
 
 def test_the_profile_page_lists_the_segments_it_belongs_to(admin_client, db):
-    profile = make_profile("ada", country="Canada")
-    make_event(profile, "Charged", minutes_ago=60)
+    profile = add_profile("ada", country="Canada")
+    add_event(profile, "Charged", minutes_ago=60)
     canada = {"category": "user_properties",
               "profile": [{"property": "country", "op": "eq", "value": "Canada"}]}  # fmt: skip
     germany = {"category": "user_properties",
                "profile": [{"property": "country", "op": "eq", "value": "Germany"}]}  # fmt: skip
     buyers = {"category": "single_action", "action": {"event": "Charged"}}
-    Segment.objects.create(name="Canadians", description="Lives in Canada", rule=canada)
-    Segment.objects.create(name="Germans", rule=germany)
-    Segment.objects.create(name="Buyers", rule=buyers)
-    Segment.objects.create(name="Broken", rule={"category": "no_such_category"})
+    make_segment(canada, name="Canadians", description="Lives in Canada")
+    make_segment(germany, name="Germans")
+    make_segment(buyers, name="Buyers")
+    make_segment({"category": "no_such_category"}, name="Broken")
     response = admin_client.get(page_of(profile.pk))
     assert [m.segment.name for m in response.context["memberships"]] == ["Buyers", "Canadians"]
     section = response.text.split('data-testid="segments"')[1].split('data-testid="events"')[0]
@@ -208,10 +205,9 @@ def test_the_profile_page_lists_the_segments_it_belongs_to(admin_client, db):
 
 
 def test_a_profile_in_no_segment_says_so(admin_client, db):
-    profile = make_profile("nobody")
+    profile = add_profile("nobody")
     assert "No segments saved yet." in admin_client.get(page_of(profile.pk)).text
-    Segment.objects.create(name="Buyers", rule={"category": "single_action",
-                                                "action": {"event": "Charged"}})  # fmt: skip
+    make_segment({"category": "single_action", "action": {"event": "Charged"}}, name="Buyers")
     assert "In none of the 1 saved segment." in admin_client.get(page_of(profile.pk)).text
 
 
@@ -228,7 +224,7 @@ def test_pages_need_a_login(client, db, url):
 
 @pytest.mark.parametrize("url", [LIST, "/admin/profiles/1"])
 def test_pages_need_the_admin_role(member_client, url):
-    make_profile("ada")
+    add_profile("ada")
     assert member_client.get(url).status_code == 403
 
 

@@ -13,10 +13,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import scheduling
-from campaigns.models import Campaign, CampaignRun, Profile, Segment
+from campaigns import sending
+from campaigns.models import Campaign, CampaignRun, Segment
 from deliveries.models import Delivery
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profiles, make_segment
 from webhooks.models import ActivityEntry, ApiKey
 
 SIZE = 10_000
@@ -28,23 +28,17 @@ UNDER_1000 = {
 
 def publish(segment: Segment, **fields) -> Campaign:
     now = timezone.now()
-    defaults = {
-        "name": "Spend reminder",
-        "webhook": make_webhook(),
-        "segment": segment,
-        "profile_fields": ["Identity"],
-        "send_at": now + timedelta(minutes=1),
-    }
-    campaign = Campaign.objects.create(**{**defaults, **fields})
-    scheduling.publish(campaign, now)
+    defaults = {"name": "Spend reminder", "segment": segment, "send_at": now + timedelta(minutes=1)}
+    campaign = make_campaign(**defaults | fields)
+    sending.publish(campaign, now)
     return campaign
 
 
 def run_due(campaign: Campaign) -> CampaignRun:
     """What beat and the worker do once the occurrence is due."""
     campaign.refresh_from_db()
-    (start,) = scheduling.due_runs(campaign.next_run_at + timedelta(seconds=5))
-    return scheduling.run(*start)
+    (start,) = sending.due_runs(campaign.next_run_at + timedelta(seconds=5))
+    return sending.run(*start)
 
 
 @pytest.fixture
@@ -55,11 +49,8 @@ def api_key(transactional_db) -> str:
 @pytest.fixture
 def ten_thousand(transactional_db):
     # Committed: on PostgreSQL the fan-out reads the members on a second connection.
-    Profile.objects.bulk_create(
-        (Profile(identity=f"user-{n:05}", properties={"amount": n % 999}) for n in range(SIZE)),
-        batch_size=2000,
-    )
-    return Segment.objects.create(name="Under 1000", rule=UNDER_1000)
+    make_profiles(SIZE, identity="user-{:05}", first=0, properties=lambda n: {"amount": n % 999})
+    return make_segment(UNDER_1000, name="Under 1000")
 
 
 def test_one_unreadable_amount_among_10000_leaves_the_segment_answering_and_the_rest_sent(
@@ -111,10 +102,8 @@ def test_one_unreadable_amount_among_10000_leaves_the_segment_answering_and_the_
 
 @pytest.fixture
 def members(transactional_db):
-    Profile.objects.bulk_create(
-        Profile(identity=f"user-{n}", properties={"amount": n}) for n in range(3)
-    )
-    return Segment.objects.create(name="Under 1000", rule=UNDER_1000)
+    make_profiles(3, identity="user-{}", first=0, properties=lambda n: {"amount": n})
+    return make_segment(UNDER_1000, name="Under 1000")
 
 
 def break_rule(segment: Segment) -> None:
@@ -150,7 +139,7 @@ def test_a_failed_run_stays_failed_when_its_message_comes_again(members):
     run = run_due(campaign)
     Segment.objects.filter(pk=members.pk).update(rule=UNDER_1000)
 
-    again = scheduling.run(campaign.pk, run.occurrence)  # a redelivered message
+    again = sending.run(campaign.pk, run.occurrence)  # a redelivered message
 
     assert (again.pk, again.status, again.targets) == (run.pk, "failed", 0)
     assert not Delivery.objects.exists()

@@ -1,12 +1,10 @@
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaigns.schedule import (
+from campaigns.sending.schedule import (
     Recurrence,
-    due_occurrences,
-    due_one_time,
     live_occurrence_key,
     local_to_utc,
     next_occurrence,
@@ -252,69 +250,6 @@ def test_validate_send_at_refuses_a_naive_time():
 
 
 DAILY_10 = Recurrence("daily", time(10))  # 09:00 UTC in March before the 29th
-
-
-def test_due_occurrence_is_sent_once_beat_reaches_it():
-    due = due_occurrences(DAILY_10, BERLIN, utc(2026, 3, 9, 9), utc(2026, 3, 10, 9, 0, 20))
-    assert due == [utc(2026, 3, 10, 9)]
-
-
-def test_nothing_is_due_before_the_time():
-    assert due_occurrences(DAILY_10, BERLIN, utc(2026, 3, 9, 9), utc(2026, 3, 10, 8, 59)) == []
-
-
-def test_an_occurrence_already_run_is_not_due_again():
-    assert due_occurrences(DAILY_10, BERLIN, utc(2026, 3, 10, 9), utc(2026, 3, 10, 9, 1)) == []
-
-
-def test_long_outage_sends_only_the_latest_miss_within_grace():
-    # Down from the 1st to 09:30 UTC on the 10th: nine missed days, one send.
-    due = due_occurrences(DAILY_10, BERLIN, utc(2026, 3, 1, 9), utc(2026, 3, 10, 9, 30))
-    assert due == [utc(2026, 3, 10, 9)]
-
-
-def test_long_outage_past_grace_sends_nothing_and_waits_for_the_next():
-    now = utc(2026, 3, 10, 12)
-    assert due_occurrences(DAILY_10, BERLIN, utc(2026, 3, 1, 9), now) == []
-    assert next_occurrence(DAILY_10, BERLIN, now) == utc(2026, 3, 11, 9)
-
-
-def test_grace_is_a_parameter():
-    now = utc(2026, 3, 10, 12)
-    assert due_occurrences(DAILY_10, BERLIN, None, now, grace=timedelta(hours=4)) == [
-        utc(2026, 3, 10, 9)
-    ]
-    # A week of grace still sends one occurrence, never the backlog.
-    assert due_occurrences(DAILY_10, BERLIN, None, now, grace=timedelta(days=7)) == [
-        utc(2026, 3, 10, 9)
-    ]
-    assert due_occurrences(DAILY_10, BERLIN, None, now, grace=timedelta(0)) == []
-
-
-def test_campaign_published_after_todays_time_does_not_send_for_it():
-    # Published at 10:20 local on the 7th for "the 7th at 10:00": next month, not now.
-    seventh = Recurrence("monthly", time(10), day=7)
-    published = utc(2026, 3, 7, 9, 20)
-    assert due_occurrences(seventh, BERLIN, published, utc(2026, 3, 7, 9, 21)) == []
-    assert next_occurrence(seventh, BERLIN, published) == utc(2026, 4, 7, 8)
-
-
-def test_due_occurrences_respects_ends():
-    ended = Recurrence("daily", time(10), ends=date(2026, 3, 9))
-    assert due_occurrences(ended, BERLIN, None, utc(2026, 3, 10, 9, 1)) == []
-
-
-def test_due_occurrences_refuses_negative_grace():
-    with pytest.raises(ValueError, match="grace"):
-        due_occurrences(DAILY_10, BERLIN, None, utc(2026, 3, 10), grace=timedelta(-1))
-
-
-def test_due_one_time_follows_the_same_rule():
-    send_at = datetime(2026, 12, 7, 10, tzinfo=BERLIN)
-    assert due_one_time(send_at, None, utc(2026, 12, 7, 8, 59)) == []
-    assert due_one_time(send_at, None, utc(2026, 12, 7, 9, 0, 30)) == [utc(2026, 12, 7, 9)]
-    assert due_one_time(send_at, utc(2026, 12, 7, 9, 0, 30), utc(2026, 12, 7, 9, 1)) == []
-    assert due_one_time(send_at, None, utc(2026, 12, 7, 10, 1)) == []
 
 
 def test_occurrence_key_is_the_utc_minute():

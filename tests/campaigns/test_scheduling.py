@@ -5,38 +5,28 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns import scheduling
-from campaigns.models import Campaign, CampaignRun, Profile, ProfileEvent
+from campaigns import sending
+from campaigns.models import Campaign, CampaignRun
 from deliveries.models import Delivery
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile_event, make_profiles, make_webhook
 
 NOW = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)  # 09:30 in Berlin
-LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
 
 
 @pytest.fixture
 def members(transactional_db):  # committed: the fan-out reads them on a second connection
-    for number in range(3):
-        profile = Profile.objects.create(identity=f"user-{number}")
-        ProfileEvent.objects.create(profile=profile, name="App Launched", occurred_at=NOW)
+    for profile in make_profiles(3, identity="user-{}", first=0):
+        make_profile_event(profile, "App Launched", occurred_at=NOW)
 
 
 def draft(**fields) -> Campaign:
-    defaults = {
-        "name": "Monthly digest",
-        "webhook": make_webhook(),
-        "rule": LAUNCHED,
-        "profile_fields": ["Identity"],
-        "delivery_type": "one_time",
-        "send_at": NOW + timedelta(hours=1),
-    }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return make_campaign(**{"name": "Monthly digest", "send_at": NOW + timedelta(hours=1)} | fields)
 
 
 def test_publishing_a_one_time_campaign_schedules_its_send(db):
     campaign = draft()
 
-    scheduling.publish(campaign, NOW)
+    sending.publish(campaign, NOW)
 
     campaign.refresh_from_db()
     assert (campaign.status, campaign.next_run_at) == ("scheduled", NOW + timedelta(hours=1))
@@ -44,16 +34,16 @@ def test_publishing_a_one_time_campaign_schedules_its_send(db):
 
 
 def test_publishing_says_what_is_missing(db):
-    with pytest.raises(scheduling.PublishRefused) as refused:
-        scheduling.publish(draft(webhook=None, rule=None), NOW)
+    with pytest.raises(sending.PublishRefused) as refused:
+        sending.publish(draft(webhook=None, rule=None), NOW)
     assert refused.value.problems == [
         "Choose the webhook to send to.",
         "Choose who receives it: a segment, or build one.",
     ]
-    with pytest.raises(scheduling.PublishRefused, match="has already passed"):
-        scheduling.publish(draft(send_at=NOW - timedelta(minutes=1)), NOW)
-    with pytest.raises(scheduling.PublishRefused, match="is paused"):
-        scheduling.publish(draft(webhook=make_webhook(is_active=False)), NOW)
+    with pytest.raises(sending.PublishRefused, match="has already passed"):
+        sending.publish(draft(send_at=NOW - timedelta(minutes=1)), NOW)
+    with pytest.raises(sending.PublishRefused, match="is paused"):
+        sending.publish(draft(webhook=make_webhook(is_active=False)), NOW)
 
 
 def test_a_recurring_campaign_starts_on_its_day_in_its_time_zone(db):
@@ -63,7 +53,7 @@ def test_a_recurring_campaign_starts_on_its_day_in_its_time_zone(db):
         recurrence={"every": "monthly", "day": 7, "at": "10:00"},
     )
 
-    scheduling.publish(campaign, NOW)
+    sending.publish(campaign, NOW)
 
     campaign.refresh_from_db()
     assert campaign.next_run_at == datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -71,21 +61,21 @@ def test_a_recurring_campaign_starts_on_its_day_in_its_time_zone(db):
 
 def test_a_due_one_time_send_starts_once_and_completes(members):
     campaign = draft()
-    scheduling.publish(campaign, NOW)
+    sending.publish(campaign, NOW)
     at = NOW + timedelta(hours=1, seconds=20)
 
-    starts = scheduling.due_runs(at)
+    starts = sending.due_runs(at)
 
     assert starts == [(campaign.pk, "2026-12-07T09:30Z")]
-    assert scheduling.due_runs(at + timedelta(seconds=15)) == []
+    assert sending.due_runs(at + timedelta(seconds=15)) == []
     campaign.refresh_from_db()
     assert (campaign.status, campaign.next_run_at) == ("running", None)
-    run = scheduling.run(*starts[0])
+    run = sending.run(*starts[0])
     assert (run.status, run.targets) == ("completed", 3)
     campaign.refresh_from_db()
     assert campaign.status == "completed"
     # The same occurrence again (a duplicated message) sends nothing more.
-    scheduling.run(*starts[0])
+    sending.run(*starts[0])
     assert Delivery.objects.filter(campaign=campaign).count() == 1
 
 
@@ -95,24 +85,24 @@ def test_a_recurring_campaign_moves_to_its_next_occurrence(members):
         timezone="Europe/Berlin",
         recurrence={"every": "monthly", "day": 7, "at": "10:00"},
     )
-    scheduling.publish(campaign, NOW)
+    sending.publish(campaign, NOW)
 
-    starts = scheduling.due_runs(datetime(2026, 12, 7, 9, 0, 5, tzinfo=UTC))
+    starts = sending.due_runs(datetime(2026, 12, 7, 9, 0, 5, tzinfo=UTC))
 
     assert starts == [(campaign.pk, "2026-12-07T09:00Z")]
     campaign.refresh_from_db()
     assert campaign.status == "scheduled"
     assert campaign.next_run_at == datetime(2027, 1, 7, 9, 0, tzinfo=UTC)
-    scheduling.run(*starts[0])
+    sending.run(*starts[0])
     campaign.refresh_from_db()
     assert campaign.status == "scheduled"  # more occurrences to come
 
 
 def test_an_occurrence_missed_by_more_than_the_grace_is_never_sent(members):
     campaign = draft()
-    scheduling.publish(campaign, NOW)
+    sending.publish(campaign, NOW)
 
-    starts = scheduling.due_runs(NOW + timedelta(days=2))
+    starts = sending.due_runs(NOW + timedelta(days=2))
 
     assert starts == []
     campaign.refresh_from_db()
@@ -139,13 +129,12 @@ def test_beat_and_a_real_worker_send_a_published_campaign(receiver, start_worker
     from tests.support.processes import stop, wait_for
 
     now = timezone.now()
-    for number in range(3):
-        profile = Profile.objects.create(identity=f"user-{number}")
-        ProfileEvent.objects.create(profile=profile, name="App Launched", occurred_at=now)
+    for profile in make_profiles(3, identity="user-{}", first=0):
+        make_profile_event(profile, "App Launched", occurred_at=now)
     campaign = draft(
         webhook=make_webhook(url=receiver.url + "/digest"), send_at=now + timedelta(seconds=2)
     )
-    scheduling.publish(campaign, now)
+    sending.publish(campaign, now)
 
     worker = start_workers({"CAMPAIGNS_DISPATCH_INTERVAL": "0.5"})
 
@@ -163,34 +152,34 @@ def test_beat_and_a_real_worker_send_a_published_campaign(receiver, start_worker
 
 
 def test_pause_resume_and_stop(members, monkeypatch):
-    from campaigns import fanout
+    from campaigns.sending import fanout
 
     campaign = draft(batch_size=1)
-    scheduling.publish(campaign, NOW)
-    [start] = scheduling.due_runs(NOW + timedelta(hours=1))
+    sending.publish(campaign, NOW)
+    [start] = sending.due_runs(NOW + timedelta(hours=1))
     monkeypatch.setattr(fanout, "CHUNK", 1)
     real = fanout._write
 
     def pause_after_the_first(campaign, *args):
         real(campaign, *args)
-        scheduling.pause(campaign)
+        sending.pause(campaign)
 
     monkeypatch.setattr(fanout, "_write", pause_after_the_first)
-    run = scheduling.run(*start)
+    run = sending.run(*start)
     assert (run.status, run.targets) == ("running", 1)
     campaign.refresh_from_db()
     assert campaign.status == "paused"
 
     monkeypatch.setattr(fanout, "_write", real)
-    assert scheduling.resume(campaign) == [start]
-    run = scheduling.run(*start)
+    assert sending.resume(campaign) == [start]
+    run = sending.run(*start)
     assert (run.status, run.targets) == ("completed", 3)
     campaign.refresh_from_db()
     assert campaign.status == "completed"
 
     later = draft(send_at=NOW + timedelta(days=3))
-    scheduling.publish(later, NOW)
-    scheduling.stop(later)
+    sending.publish(later, NOW)
+    sending.stop(later)
     later.refresh_from_db()
     assert (later.status, later.next_run_at) == ("stopped", None)
-    assert scheduling.due_runs(NOW + timedelta(days=3)) == []
+    assert sending.due_runs(NOW + timedelta(days=3)) == []

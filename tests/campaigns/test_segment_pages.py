@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from campaigns.models import Profile, ProfileEvent, Segment
+from campaigns.models import Segment
+from tests.factories import make_profile, make_profile_event
 from webhooks.models import ActivityEntry
 
 BUILDER = "/admin/segments/new"
@@ -22,16 +23,13 @@ def buyers(db):
         ("ben", "Canada", 20),
         ("cat", "France", 300),
     ]:
-        profile = Profile.objects.create(
+        profile = make_profile(
             identity=identity, email=f"{identity}@example.com", properties={"country": country}
         )
-        ProfileEvent.objects.create(
-            profile=profile,
-            name="Charged",
-            properties={"amount": amount},
-            occurred_at=now - timedelta(days=2),
+        make_profile_event(
+            profile, "Charged", properties={"amount": amount}, occurred_at=now - timedelta(days=2)
         )
-    Profile.objects.create(identity="dan", properties={"country": "Canada"})
+    make_profile(identity="dan", properties={"country": "Canada"})
 
 
 def single_action(**extra) -> dict:

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.models import Profile, ProfileEvent, Segment
+from campaigns.models import Profile
+from tests.factories import make_profile, make_profile_event, make_segment
 from webhooks.models import ApiKey
 
 LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
@@ -37,13 +38,12 @@ def launched(*identities):
     """Profiles that launched the app, created in this order."""
     now = datetime.now(UTC) - timedelta(hours=1)
     for identity in identities:
-        profile = Profile.objects.create(identity=identity)
-        ProfileEvent.objects.create(profile=profile, name="App Launched", occurred_at=now)
+        make_profile_event(make_profile(identity=identity), "App Launched", occurred_at=now)
 
 
 def test_a_preview_counts_and_samples_the_members(client, raw_key):
     launched(*[f"user-{n:02}" for n in range(12, 0, -1)])
-    Profile.objects.create(identity="idle")
+    make_profile(identity="idle")
 
     response = preview(client, LAUNCHED, raw_key)
 
@@ -120,7 +120,7 @@ def test_text_postgresql_cannot_store_answers_422(client, raw_key, rule):
 
 def test_members_page_through_with_a_cursor(client, raw_key):
     launched("e", "d", "c", "b", "a")
-    segment = Segment.objects.create(name="Launched", rule=LAUNCHED)
+    segment = make_segment(name="Launched")
 
     first = members(client, segment, raw_key, limit=2, count="true").json()
     second = members(client, segment, raw_key, limit=2, cursor=first["next_cursor"]).json()
@@ -133,14 +133,14 @@ def test_members_page_through_with_a_cursor(client, raw_key):
 
 def test_a_full_last_page_has_no_next_cursor(client, raw_key):
     launched("a", "b")
-    segment = Segment.objects.create(name="Launched", rule=LAUNCHED)
+    segment = make_segment(name="Launched")
     page = members(client, segment, raw_key, limit=2).json()
     assert page == {"identities": ["a", "b"], "next_cursor": None, "count": None}
 
 
 def test_members_default_to_pages_of_100(client, raw_key):
     launched(*[f"u{n:03}" for n in range(101)])
-    segment = Segment.objects.create(name="Launched", rule=LAUNCHED)
+    segment = make_segment(name="Launched")
     page = members(client, segment, raw_key).json()
     assert len(page["identities"]) == 100 and page["next_cursor"]
 
@@ -164,7 +164,7 @@ def encoded(value) -> str:
     ],
 )
 def test_a_bad_cursor_answers_422(client, raw_key, cursor):
-    segment = Segment.objects.create(name="Launched", rule=LAUNCHED)
+    segment = make_segment(name="Launched")
     response = members(client, segment, raw_key, cursor=cursor)
     assert response.status_code == 422
     [error] = response.json()["detail"]
@@ -174,8 +174,8 @@ def test_a_bad_cursor_answers_422(client, raw_key, cursor):
 
 def test_a_cursor_of_another_segment_answers_422(client, raw_key):
     launched("a", "b")
-    one = Segment.objects.create(name="One", rule=LAUNCHED)
-    other = Segment.objects.create(name="Other", rule=LAUNCHED)
+    one = make_segment(name="One")
+    other = make_segment(name="Other")
     cursor = members(client, one, raw_key, limit=1).json()["next_cursor"]
 
     response = members(client, other, raw_key, cursor=cursor)
@@ -185,7 +185,7 @@ def test_a_cursor_of_another_segment_answers_422(client, raw_key):
 
 @pytest.mark.parametrize("limit", ["0", "1001", "x"])
 def test_a_limit_out_of_range_answers_422(client, raw_key, limit):
-    segment = Segment.objects.create(name="Launched", rule=LAUNCHED)
+    segment = make_segment(name="Launched")
     response = members(client, segment, raw_key, limit=limit)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "limit"]
@@ -201,15 +201,15 @@ def test_an_unknown_segment_answers_404(client, raw_key):
 
 
 def test_a_segment_whose_rule_is_no_longer_valid_answers_409(client, raw_key):
-    segment = Segment.objects.create(name="Old", rule={"category": "gone"})
+    segment = make_segment({"category": "gone"}, name="Old")
     response = members(client, segment, raw_key)
     assert response.status_code == 409
     assert "no longer valid" in response.json()["detail"]
 
 
 def test_it_lists_the_saved_segments(client, raw_key):
-    b = Segment.objects.create(name="B", description="Second", rule=LAUNCHED)
-    a = Segment.objects.create(name="A", rule=LAUNCHED)
+    b = make_segment(name="B", description="Second")
+    a = make_segment(name="A")
     response = client.get("/api/v1/segments", headers=auth(raw_key))
     assert response.json() == {
         "segments": [
@@ -220,7 +220,7 @@ def test_it_lists_the_saved_segments(client, raw_key):
 
 
 def test_every_endpoint_needs_an_api_key(client, db):
-    segment = Segment.objects.create(name="Launched", rule=LAUNCHED)
+    segment = make_segment(name="Launched")
     assert client.get("/api/v1/segments").status_code == 401
     assert client.get(f"/api/v1/segments/{segment.pk}/members").status_code == 401
     response = client.post(

@@ -9,19 +9,19 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from campaigns import fanout
-from campaigns.models import Campaign, Profile, ProfileEvent
-from campaigns.test_send import TestSendRefused, send_test
+from campaigns.models import Campaign, Profile
+from campaigns.sending import fanout
+from campaigns.sending.test_send import TestSendRefused, send_test
 from deliveries.models import AttemptRollup, Delivery, DeliveryStatusCount
 from deliveries.stats import queries
 from deliveries.stats.windows import Window
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile, make_profile_event, make_webhook
 from tests.support.sending import send_due_batch
 
 
 @pytest.fixture
 def ann(db):
-    return Profile.objects.create(
+    return make_profile(
         identity="ann", email="ann@example.com", properties={"city": "Oslo", "plan": "gold"}
     )
 
@@ -37,14 +37,12 @@ def sent(campaign: Campaign, profile: Profile, user):
 
 def draft(webhook, **fields) -> Campaign:
     defaults = {
-        "name": "Spring sale",
-        "webhook": webhook,
         "body_mode": "custom",
         "custom_body": '{"hello": {{ profile.Identity | json }}, "n": {{ profiles | size }}}',
         "query_params": [["utm", "test"]],
         "batch_size": 50,
     }
-    return Campaign.objects.create(**{**defaults, **fields})
+    return make_campaign(webhook, **defaults | fields)
 
 
 def test_the_test_is_sent_now_and_its_request_and_response_are_recorded(receiver, ann, admin_user):
@@ -170,9 +168,9 @@ def test_a_real_campaign_send_carries_no_test_marker(receiver, ann, admin_user, 
 
 def test_a_live_campaigns_test_carries_the_members_latest_trigger_event(receiver, ann, admin_user):
     for sku, days in (("OLD", 2), ("NEW", 1)):
-        ProfileEvent.objects.create(
-            profile=ann,
-            name="Added To Cart",
+        make_profile_event(
+            ann,
+            "Added To Cart",
             properties={"sku": sku},
             occurred_at=timezone.now() - timedelta(days=days),
         )
@@ -192,9 +190,9 @@ def test_a_scheduled_campaigns_test_carries_the_latest_event_that_qualifies_the_
     receiver, ann, admin_user
 ):
     for sku, days in (("OLD", 3), ("NEW", 2), ("TOO-CHEAP", 1)):
-        ProfileEvent.objects.create(
-            profile=ann,
-            name="Charged",
+        make_profile_event(
+            ann,
+            "Charged",
             properties={"sku": sku, "amount": 5 if sku == "TOO-CHEAP" else 50},
             occurred_at=timezone.now() - timedelta(days=days),
         )

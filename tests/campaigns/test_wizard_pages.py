@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, DeliveryType, Segment
-from tests.factories import make_webhook
+from tests.factories import make_profile, make_profile_event, make_segment, make_webhook
 from webhooks.models import ActivityEntry, Webhook
 
 NEW = "/admin/campaigns/new"
@@ -30,7 +30,7 @@ def webhook(db):
 
 @pytest.fixture
 def segment(db):
-    return Segment.objects.create(name="Launched lately", rule=RULE)
+    return make_segment(RULE, name="Launched lately")
 
 
 def local(days: int = 2) -> str:
@@ -366,10 +366,8 @@ def test_the_pages_need_an_admin(client, db):
 
 def test_a_body_that_cannot_be_built_for_a_member_is_not_published(admin_client, webhook, segment):
     campaign = ready(admin_client, webhook, segment)
-    from campaigns.models import Profile, ProfileEvent
-
-    profile = Profile.objects.create(identity="ann", email="ann@example.com")
-    ProfileEvent.objects.create(profile=profile, name="App Launched", occurred_at=timezone.now())
+    profile = make_profile(identity="ann", email="ann@example.com")
+    make_profile_event(profile, "App Launched")
     Campaign.objects.filter(pk=campaign.pk).update(
         body_mode="custom",
         custom_body="<b>{{ profile.Email }}</b>",  # not JSON

@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from deliveries.engine import start_retry, url_with_query
 from deliveries.engine.record import record_unsent
 from deliveries.models import Delivery, DeliveryAttempt, Source
-from tests.factories import make_webhook
+from tests.factories import make_delivery, make_webhook
 from tests.support.sending import send_due_batch
 from webhooks.signing import portal_signature
 
@@ -20,9 +20,7 @@ TEXT = "text/plain; charset=utf-8"
 
 def campaign_delivery(webhook, payload, **fields) -> Delivery:
     fields = {"status": "pending", "next_attempt_at": timezone.now(), **fields}
-    return Delivery.objects.create(
-        webhook=webhook, source=Source.CAMPAIGN, payload=payload, **fields
-    )
+    return make_delivery(webhook, source=Source.CAMPAIGN, payload=payload, **fields)
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from campaigns import fanout
 from campaigns.models import Campaign, Profile
+from campaigns.sending import fanout
 from deliveries.models import Delivery
 from webhooks.models import Webhook
 

@@ -15,13 +15,19 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from campaigns import fanout
 from campaigns.content import budget, compose, template
 from campaigns.content.payload import Recipient
 from campaigns.content.template import TemplateError, check, context_for, render
-from campaigns.models import Campaign, Profile, ProfileEvent
+from campaigns.models import Campaign, Profile
+from campaigns.sending import fanout
 from deliveries.models import Delivery, DeliveryAttempt
-from tests.factories import make_webhook
+from tests.factories import (
+    make_campaign,
+    make_profile,
+    make_profile_event,
+    make_profiles,
+    make_webhook,
+)
 
 LOOPS_X100 = "{% for i in (1..99999) %}{% endfor %}\n" * 100
 LOOPS_AT_MAX_SIZE = "{% for i in (1..99999) %}{% endfor %}\n" * (
@@ -297,8 +303,7 @@ def what(**fields) -> dict:
 
 @pytest.fixture
 def draft(db):
-    webhook = make_webhook(name="CRM sync")
-    return Campaign.objects.create(name="Draft", webhook=webhook, batch_size=10)
+    return make_campaign(make_webhook(name="CRM sync"), name="Draft", batch_size=10)
 
 
 ABUSES = [
@@ -355,7 +360,7 @@ def test_the_test_send_is_refused_for_an_over_budget_body(admin_client, draft):
 
 
 def test_publishing_an_over_budget_body_is_refused(admin_client, draft):
-    Profile.objects.create(identity="ann", email="ann@example.com")
+    make_profile(identity="ann", email="ann@example.com")
     Campaign.objects.filter(pk=draft.pk).update(
         body_mode="custom",
         custom_body=LOOPS_X100,
@@ -431,26 +436,18 @@ def test_the_preview_gives_linked_content_a_few_seconds_in_all(db, hanging_url, 
 # --- Send time: a failed delivery with template_error ---------------------------------------
 
 
-LAUNCHED = {"category": "single_action", "action": {"event": "App Launched"}}
-
-
 @pytest.fixture
 def audience(transactional_db):
     """20 members who launched the app, committed (fan-out reads them on a second
     connection on PostgreSQL)."""
-    now = timezone.now()
-    for number in range(1, 21):
-        profile = Profile.objects.create(identity=f"user-{number:02}")
-        ProfileEvent.objects.create(
-            profile=profile, name="App Launched", occurred_at=now - timedelta(days=1)
-        )
+    yesterday = timezone.now() - timedelta(days=1)
+    for profile in make_profiles(20):
+        make_profile_event(profile, "App Launched", occurred_at=yesterday)
 
 
 def sending(body: str, batch_size: int = 4) -> Campaign:
-    return Campaign.objects.create(
+    return make_campaign(
         name="Over budget",
-        webhook=make_webhook(),
-        rule=LAUNCHED,
         batch_size=batch_size,
         body_mode="custom",
         content_type="text",

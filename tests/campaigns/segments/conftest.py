@@ -4,6 +4,7 @@ import pytest
 
 from campaigns.models import Profile, ProfileEvent
 from campaigns.segments import evaluate, rules
+from tests.factories import make_profile, make_profile_event
 
 # Every test evaluates at this moment, so windows and "N days ago" are fixed.
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -13,12 +14,10 @@ class Audience:
     """Hand-built profiles and events, and the identities a rule selects from them."""
 
     def profile(self, identity: str, **properties) -> Profile:
-        return Profile.objects.create(identity=identity, properties=properties)
+        return make_profile(identity=identity, properties=properties)
 
     def event(self, profile: Profile, name: str, at: datetime, **properties) -> ProfileEvent:
-        return ProfileEvent.objects.create(
-            profile=profile, name=name, occurred_at=at, properties=properties
-        )
+        return make_profile_event(profile, name, occurred_at=at, properties=properties)
 
     def members(self, rule: dict, now: datetime = NOW) -> set[str]:
         parsed = rules.parse(rule)

@@ -4,23 +4,18 @@ from django.utils import timezone
 
 from deliveries.engine.retention import purge_expired
 from deliveries.models import Delivery, DeliveryAttempt
-from tests.factories import make_event_type, make_webhook
+from tests.factories import make_delivery, make_event_type, make_webhook
 from webhooks.models import ActivityEntry, Event, SystemSettings
 
 
-def make_delivery(webhook, event_type, age_days, status="success", attempts=1):
+def aged(webhook, event_type, age_days, status="success", attempts=1):
+    """A delivery of its own event, both made ``age_days`` ago, with its attempts."""
     created = timezone.now() - timedelta(days=age_days)
     event = Event.objects.create(event_type=event_type, payload={}, occurred_at=created)
     Event.objects.filter(pk=event.pk).update(created_at=created)
-    delivery = Delivery.objects.create(
-        webhook=webhook, event=event, event_type=event_type, status=status, created_at=created
+    return make_delivery(
+        webhook, attempts, event=event, event_type=event_type, status=status, created_at=created
     )
-    for number in range(1, attempts + 1):
-        DeliveryAttempt.objects.create(
-            delivery=delivery, webhook=webhook, number=number, attempted_at=created,
-            request_url=webhook.url,
-        )  # fmt: skip
-    return delivery
 
 
 def test_it_purges_what_is_older_than_the_retention_period(db, settings):
@@ -30,9 +25,9 @@ def test_it_purges_what_is_older_than_the_retention_period(db, settings):
     system.save()
     event_type = make_event_type()
     webhook = make_webhook()
-    old = [make_delivery(webhook, event_type, age_days=40, attempts=2) for _ in range(3)]
-    recent = make_delivery(webhook, event_type, age_days=5)
-    old_but_pending = make_delivery(webhook, event_type, age_days=40, status="pending", attempts=0)
+    old = [aged(webhook, event_type, age_days=40, attempts=2) for _ in range(3)]
+    recent = aged(webhook, event_type, age_days=5)
+    old_but_pending = aged(webhook, event_type, age_days=40, status="pending", attempts=0)
 
     assert purge_expired() == 6
 
@@ -48,7 +43,7 @@ def test_it_follows_the_retention_setting(db):
     system = SystemSettings.load()
     system.retention_days = 3
     system.save()
-    delivery = make_delivery(make_webhook(), make_event_type(), age_days=5)
+    delivery = aged(make_webhook(), make_event_type(), age_days=5)
     purge_expired()
     assert not Delivery.objects.filter(pk=delivery.pk).exists()
 

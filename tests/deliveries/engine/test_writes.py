@@ -9,10 +9,9 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from campaigns.models import Campaign
 from deliveries.engine import writes
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatusCount
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_webhook
 
 PAYLOADS = [
     {"targetId": 7, "profiles": [{"Email": "ünï@example.com", "n": 1.5}]},
@@ -33,7 +32,7 @@ def by_inserts(monkeypatch):
 
 
 def campaign_payloads(webhook, payloads=PAYLOADS, **fields) -> list[int]:
-    campaign = Campaign.objects.create(name="Spring sale", webhook=webhook)
+    campaign = make_campaign(webhook)
     shared = {"source": "campaign", "campaign": campaign, "category": "Campaign"}
     shared |= {"content_type": TEXT, "query": "utm=spring"}
     return writes.write_payloads(webhook, payloads, **{**shared, **fields})

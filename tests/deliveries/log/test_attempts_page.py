@@ -8,10 +8,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Campaign
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.stats import rollups
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_webhook
 
 ATTEMPTS = reverse("deliveries:attempts")
 LOG = reverse("deliveries:log")
@@ -23,7 +22,7 @@ def attempts(db):
     """Attempts at 09:30, 10:15, 10:45 and 11:30 (five hours ago being 10:00), the ones
     from 10:00 to 11:00 by a campaign."""
     webhook = make_webhook(name="Orders")
-    campaign = Campaign.objects.create(name="Spring sale", webhook=webhook)
+    campaign = make_campaign(webhook)
     made = []
     for minutes in (-30, 15, 45, 90):
         at = TEN + timedelta(minutes=minutes)

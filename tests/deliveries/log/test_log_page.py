@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from config.keyset import encode
 from deliveries.models import Delivery
-from tests.factories import make_event_type, make_webhook
+from tests.factories import make_delivery, make_event_type, make_webhook
 from webhooks.models import Webhook
 
 LOG = reverse("deliveries:log")
@@ -24,12 +24,12 @@ def catalog(db):
     return {"license": license, "activation": activation, "orders": orders, "crm": crm}
 
 
-def make_delivery(webhook, event_type, status="success", code=200, minutes_ago=0, reason=""):
+def logged(webhook, event_type, status="success", code=200, minutes_ago=0, reason=""):
+    """A delivery tried once, ``minutes_ago``, as the log lists it (no attempt rows)."""
     at = timezone.now() - timedelta(minutes=minutes_ago)
-    return Delivery.objects.create(
-        webhook=webhook,
+    return make_delivery(
+        webhook,
         event_type=event_type,
-        category=event_type.category,
         status=status,
         last_response_code=code,
         last_failure_reason=reason,
@@ -49,7 +49,7 @@ def test_attempted_at_sorts_by_what_it_shows_across_pages(admin_client, catalog)
     now = timezone.now()
     made = []
     for n in range(60):
-        delivery = make_delivery(catalog["orders"], catalog["license"], minutes_ago=200 - n)
+        delivery = logged(catalog["orders"], catalog["license"], minutes_ago=200 - n)
         # Retried at times that do not follow creation order; every 7th never tried.
         attempted = None if n % 7 == 0 else now - timedelta(minutes=(n * 37) % 150)
         Delivery.objects.filter(pk=delivery.pk).update(last_attempt_at=attempted)
@@ -65,8 +65,8 @@ def test_attempted_at_sorts_by_what_it_shows_across_pages(admin_client, catalog)
 
 
 def test_it_lists_deliveries_newest_first_with_every_column(admin_client, catalog):
-    old = make_delivery(catalog["orders"], catalog["license"], minutes_ago=10)
-    new = make_delivery(catalog["crm"], catalog["activation"], "failed", 500, reason="http_error")
+    old = logged(catalog["orders"], catalog["license"], minutes_ago=10)
+    new = logged(catalog["crm"], catalog["activation"], "failed", 500, reason="http_error")
     response = admin_client.get(LOG)
     assert ids(response) == [new.pk, old.pk]
     page = response.content.decode()
@@ -76,16 +76,16 @@ def test_it_lists_deliveries_newest_first_with_every_column(admin_client, catalo
 
 
 def test_status_filter(admin_client, catalog):
-    make_delivery(catalog["orders"], catalog["license"])
-    failed = make_delivery(catalog["orders"], catalog["license"], "failed", 500)
+    logged(catalog["orders"], catalog["license"])
+    failed = logged(catalog["orders"], catalog["license"], "failed", 500)
     assert ids(admin_client.get(LOG, {"status": "failed"})) == [failed.pk]
 
 
 def test_a_failed_row_says_when_its_retry_is_on_hold_for_its_endpoint(admin_client, catalog):
     """A retry time is only shown while the sender keeps it: the retries of a failing or
     disabled endpoint wait for it (deliveries/engine/health.py), whatever time they had."""
-    failed = make_delivery(catalog["orders"], catalog["license"], "failed", 500)
-    make_delivery(catalog["orders"], catalog["license"], "failed", 500)  # no retry left
+    failed = logged(catalog["orders"], catalog["license"], "failed", 500)
+    logged(catalog["orders"], catalog["license"], "failed", 500)  # no retry left
     Delivery.objects.filter(pk=failed.pk).update(
         next_attempt_at=timezone.now() - timedelta(minutes=3)
     )
@@ -106,7 +106,7 @@ def test_a_failed_row_says_when_its_retry_is_on_hold_for_its_endpoint(admin_clie
 
 
 def test_a_pending_row_says_it_waits_for_its_failing_endpoint(admin_client, catalog):
-    waiting = make_delivery(catalog["orders"], catalog["license"], "pending")
+    waiting = logged(catalog["orders"], catalog["license"], "pending")
     assert "on hold" not in admin_client.get(LOG).content.decode()
 
     Webhook.objects.filter(pk=catalog["orders"].pk).update(health="failing")
@@ -117,16 +117,16 @@ def test_a_pending_row_says_it_waits_for_its_failing_endpoint(admin_client, cata
 
 
 def test_search_matches_webhook_name_url_and_event_type(admin_client, catalog):
-    orders = make_delivery(catalog["orders"], catalog["license"])
-    crm = make_delivery(catalog["crm"], catalog["activation"])
+    orders = logged(catalog["orders"], catalog["license"])
+    crm = logged(catalog["crm"], catalog["activation"])
     assert ids(admin_client.get(LOG, {"q": "order sync"})) == [orders.pk]
     assert ids(admin_client.get(LOG, {"q": "crm.example"})) == [crm.pk]
     assert ids(admin_client.get(LOG, {"q": "activation"})) == [crm.pk]
 
 
 def test_category_event_type_webhook_and_reason_filters(admin_client, catalog):
-    lic = make_delivery(catalog["orders"], catalog["license"], "failed", None, reason="timeout")
-    act = make_delivery(catalog["crm"], catalog["activation"])
+    lic = logged(catalog["orders"], catalog["license"], "failed", None, reason="timeout")
+    act = logged(catalog["crm"], catalog["activation"])
     assert ids(admin_client.get(LOG, {"category": "License"})) == [lic.pk]
     assert ids(admin_client.get(LOG, {"event_type": catalog["activation"].pk})) == [act.pk]
     assert ids(admin_client.get(LOG, {"webhook": catalog["crm"].pk})) == [act.pk]
@@ -138,15 +138,15 @@ def test_category_event_type_webhook_and_reason_filters(admin_client, catalog):
 )
 def test_response_code_filter(admin_client, catalog, code, expected):
     rows = [
-        make_delivery(catalog["orders"], catalog["license"], code=c, minutes_ago=i)
+        logged(catalog["orders"], catalog["license"], code=c, minutes_ago=i)
         for i, c in enumerate([200, 500, 503, None])
     ]
     assert ids(admin_client.get(LOG, {"code": code})) == [rows[i].pk for i in expected]
 
 
 def test_time_range_filters(admin_client, catalog):
-    recent = make_delivery(catalog["orders"], catalog["license"], minutes_ago=5)
-    make_delivery(catalog["orders"], catalog["license"], minutes_ago=3 * 24 * 60)
+    recent = logged(catalog["orders"], catalog["license"], minutes_ago=5)
+    logged(catalog["orders"], catalog["license"], minutes_ago=3 * 24 * 60)
     assert ids(admin_client.get(LOG, {"range": "1h"})) == [recent.pk]
     assert len(ids(admin_client.get(LOG, {"range": "7d"}))) == 2
     since = (timezone.now() - timedelta(hours=2)).isoformat()
@@ -154,18 +154,16 @@ def test_time_range_filters(admin_client, catalog):
 
 
 def test_sort_by_response_code_both_ways(admin_client, catalog):
-    rows = {
-        c: make_delivery(catalog["orders"], catalog["license"], code=c) for c in (200, 404, 500)
-    }
+    rows = {c: logged(catalog["orders"], catalog["license"], code=c) for c in (200, 404, 500)}
     assert ids(admin_client.get(LOG, {"sort": "code"})) == [rows[c].pk for c in (200, 404, 500)]
     assert ids(admin_client.get(LOG, {"sort": "-code"})) == [rows[c].pk for c in (500, 404, 200)]
 
 
 def test_keyset_pages_walk_forward_and_back_and_ignore_new_arrivals(admin_client, catalog):
-    rows = [make_delivery(catalog["orders"], catalog["license"], minutes_ago=i) for i in range(120)]
+    rows = [logged(catalog["orders"], catalog["license"], minutes_ago=i) for i in range(120)]
     first = admin_client.get(LOG)
     assert ids(first) == [r.pk for r in rows[:50]]
-    make_delivery(catalog["orders"], catalog["license"])  # arrives while we page
+    logged(catalog["orders"], catalog["license"])  # arrives while we page
     second = admin_client.get(LOG, {"after": first.context["page"].next_cursor})
     assert ids(second) == [r.pk for r in rows[50:100]]
     third = admin_client.get(LOG, {"after": second.context["page"].next_cursor})
@@ -178,7 +176,7 @@ def test_keyset_pages_walk_forward_and_back_and_ignore_new_arrivals(admin_client
 def test_large_counts_are_estimated_instead_of_counted(admin_client, catalog, monkeypatch):
     monkeypatch.setattr("config.counts.COUNT_LIMIT", 3)
     for i in range(5):
-        make_delivery(catalog["orders"], catalog["license"], minutes_ago=i)
+        logged(catalog["orders"], catalog["license"], minutes_ago=i)
     response = admin_client.get(LOG)
     assert response.context["estimated"] and response.context["count"] >= 3
     assert 'data-testid="log-count">about ' in response.content.decode()
@@ -196,7 +194,7 @@ def test_estimates_are_rounded_to_two_figures(number, text):
 
 
 def test_htmx_gets_only_the_results(admin_client, catalog):
-    make_delivery(catalog["orders"], catalog["license"])
+    logged(catalog["orders"], catalog["license"])
     response = admin_client.get(LOG, {"status": "success"}, headers={"HX-Request": "true"})
     page = response.content.decode()
     assert page.lstrip().startswith('<div id="results"')
@@ -220,7 +218,7 @@ def test_a_broken_cursor_is_a_400(admin_client, catalog):
     ("sort", "key"), [("-code", "abc"), ("-code", True), ("-code", 2**70), ("status", 500)]
 )
 def test_a_forged_cursor_with_a_key_of_the_wrong_type_is_a_400(admin_client, catalog, sort, key):
-    make_delivery(catalog["orders"], catalog["license"], "failed", 500)
+    logged(catalog["orders"], catalog["license"], "failed", 500)
     forged = encode([key, "2026-11-23T10:00:00+00:00", 5])
     for direction in ("after", "before"):
         response = admin_client.get(LOG, {"sort": sort, direction: forged})
@@ -229,19 +227,19 @@ def test_a_forged_cursor_with_a_key_of_the_wrong_type_is_a_400(admin_client, cat
 
 def test_empty_states(admin_client, catalog):
     assert "No deliveries yet" in admin_client.get(LOG).content.decode()
-    make_delivery(catalog["orders"], catalog["license"])
+    logged(catalog["orders"], catalog["license"])
     assert "No deliveries match" in admin_client.get(LOG, {"status": "failed"}).content.decode()
 
 
 def test_live_mode_polls_the_first_page(admin_client, catalog):
-    make_delivery(catalog["orders"], catalog["license"])
+    logged(catalog["orders"], catalog["license"])
     page = admin_client.get(LOG, {"live": "1"}).content.decode()
     assert 'hx-trigger="every 5s"' in page
 
 
 def test_pagination_links_keep_the_filters(admin_client, catalog):
     for i in range(60):
-        make_delivery(catalog["orders"], catalog["license"], "failed", 500, minutes_ago=i)
+        logged(catalog["orders"], catalog["license"], "failed", 500, minutes_ago=i)
     response = admin_client.get(LOG, {"status": "failed", "q": "order"})
     link = response.content.decode().split('rel="next" href="')[1].split('"')[0]
     query = parse_qs(urlsplit(link.replace("&amp;", "&")).query)
@@ -252,12 +250,12 @@ def test_the_page_takes_a_fixed_number_of_queries(
     admin_client, catalog, django_assert_max_num_queries
 ):
     for i in range(5):
-        make_delivery(catalog["orders"], catalog["license"], minutes_ago=i)
+        logged(catalog["orders"], catalog["license"], minutes_ago=i)
     # 13: the filter form's choices (category, event, webhook, campaign) included.
     with django_assert_max_num_queries(13):
         admin_client.get(LOG, {"q": "order", "category": "License"})
     for i in range(5, 55):
-        make_delivery(catalog["crm"], catalog["activation"], minutes_ago=i)
+        logged(catalog["crm"], catalog["activation"], minutes_ago=i)
     with django_assert_max_num_queries(13):
         admin_client.get(LOG, {"q": "order", "category": "License"})
 

@@ -9,8 +9,8 @@ from deliveries.models import FailureReason
 from deliveries.stats.charts import compact_number, nice_step, trend_chart
 from deliveries.stats.figures import TrendPoint
 from deliveries.stats.windows import hour_floor
-from tests.deliveries.stats.test_rollups import build_attempt, make_delivery, write_attempts
-from tests.factories import make_webhook
+from tests.deliveries.stats.test_rollups import build_attempt, write_attempts
+from tests.factories import make_delivery, make_webhook
 
 DASHBOARD = "/admin/"
 ATTEMPTS = "/admin/webhook-deliveries/attempts"

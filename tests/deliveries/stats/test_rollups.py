@@ -3,7 +3,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from campaigns.models import Campaign
 from deliveries.models import (
     HISTOGRAM_FIELDS,
     AttemptRollup,
@@ -16,15 +15,9 @@ from deliveries.models import (
 )
 from deliveries.stats import recount, rollups
 from deliveries.stats.figures import percentile
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_delivery, make_webhook
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-
-def make_delivery(webhook, created_at=T0, status=DeliveryStatus.SUCCESS, campaign=None):
-    return Delivery.objects.create(
-        webhook=webhook, created_at=created_at, status=status, campaign=campaign
-    )
 
 
 def build_attempt(delivery, at=T0, success=True, code=200, duration=120, reason="", number=1):
@@ -124,7 +117,7 @@ def test_adding_again_accumulates_into_the_same_rows(db):
 
 def test_outcomes_hours_and_campaigns_get_their_own_rows(db):
     webhook = make_webhook()
-    campaign = Campaign.objects.create(name="Spring", webhook=webhook)
+    campaign = make_campaign(webhook, name="Spring")
     plain = make_delivery(webhook)
     from_campaign = make_delivery(webhook, campaign=campaign)
     write_attempts(
@@ -163,7 +156,7 @@ def test_rows_without_a_campaign_are_upserted_not_duplicated(db):
 
 def test_the_campaign_comes_from_the_database_when_the_delivery_is_not_loaded(db):
     webhook = make_webhook()
-    campaign = Campaign.objects.create(name="Spring", webhook=webhook)
+    campaign = make_campaign(webhook, name="Spring")
     delivery = make_delivery(webhook, campaign=campaign)
     attempt = build_attempt(delivery)
     DeliveryAttempt.objects.bulk_create([attempt])
@@ -208,7 +201,7 @@ def test_the_portable_upsert_gives_the_same_rows(db):
 
 def test_rebuild_gives_what_adding_gave(db):
     webhook, other = make_webhook(), make_webhook()
-    campaign = Campaign.objects.create(name="Spring", webhook=other)
+    campaign = make_campaign(other, name="Spring")
     deliveries = [make_delivery(webhook), make_delivery(other, campaign=campaign)]
     attempts = []
     for n in range(200):
@@ -289,8 +282,8 @@ def test_a_purge_keeps_the_rollups_equal_to_a_rebuild(db):
 
 def test_status_counts_follow_every_change_of_a_delivery(db):
     webhook, other = make_webhook(), make_webhook()
-    first = make_delivery(webhook, status=DeliveryStatus.PENDING)
-    second = make_delivery(webhook, status=DeliveryStatus.PENDING)
+    first = make_delivery(webhook, status=DeliveryStatus.PENDING, created_at=T0)
+    second = make_delivery(webhook, status=DeliveryStatus.PENDING, created_at=T0)
     assert status_counts() == {"pending": 2}
 
     Delivery.objects.filter(pk__in=[first.pk, second.pk]).update(status="in_progress")
@@ -311,7 +304,7 @@ def test_status_counts_follow_every_change_of_a_delivery(db):
 
 def test_status_counts_survive_deleting_a_webhook_or_campaign(db):
     webhook, kept = make_webhook(), make_webhook()
-    campaign = Campaign.objects.create(name="Spring", webhook=kept)
+    campaign = make_campaign(kept, name="Spring")
     make_delivery(webhook)
     from_campaign = make_delivery(kept, campaign=campaign)
     webhook.delete()

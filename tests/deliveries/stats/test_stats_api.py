@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from deliveries.models import FailureReason
-from tests.deliveries.stats.test_rollups import build_attempt, make_delivery, write_attempts
-from tests.factories import make_webhook
+from tests.deliveries.stats.test_rollups import build_attempt, write_attempts
+from tests.factories import make_delivery, make_webhook
 from webhooks.models import ApiKey
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Campaign
 from deliveries.engine import record, retention
 from deliveries.engine.sender import AttemptResult, build_request
 from deliveries.models import (
@@ -26,7 +25,7 @@ from deliveries.stats.figures import error_kind
 from deliveries.stats.rollups import code_class, histogram_index
 from deliveries.stats.windows import hour_ceil, hour_floor, period_start
 from tests.deliveries.stats.test_rollups import assert_days_add_up, rollup_rows
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_webhook
 from tests.support.sending import claim_due
 from webhooks.models import ApiKey, SystemSettings
 
@@ -77,7 +76,7 @@ def run_workload(rng, clock, admin_user):
     system.max_retries, system.retry_window_seconds, system.retention_days = 3, 4 * 3600, 4
     system.save()
     webhooks = [make_webhook(name=f"Hook {n}", url=f"https://example.com/{n}") for n in range(4)]
-    campaign = Campaign.objects.create(name="Spring", webhook=webhooks[0])
+    campaign = make_campaign(webhooks[0], name="Spring")
     end = START + timedelta(days=DAYS)
     while clock.now < end:
         for _ in range(rng.randint(0, 6)):

@@ -11,10 +11,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import fanout
-from campaigns.models import Campaign, Profile, ProfileEvent
+from campaigns.models import Campaign
+from campaigns.sending import fanout
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
-from tests.factories import make_webhook
+from tests.factories import make_campaign, make_profile_event, make_profiles, make_webhook
 from tests.support.figures import shown_count
 from tests.support.sending import send_due_batch
 from webhooks.models import ApiKey, SystemSettings
@@ -33,15 +33,11 @@ def campaign(transactional_db, receiver):
     system.max_retries, system.retry_window_seconds = 1, 1
     system.save()
     yesterday = timezone.now() - timedelta(days=1)
-    for number in range(MEMBERS):
-        profile = Profile.objects.create(identity=f"user-{number:02}")
-        ProfileEvent.objects.create(profile=profile, name="App Launched", occurred_at=yesterday)
-    sale = Campaign.objects.create(
-        name="Spring sale",
-        webhook=make_webhook(name="Spring hook", url=receiver.url + "/codes/500,500,200"),
-        rule={"category": "single_action", "action": {"event": "App Launched"}},
+    for profile in make_profiles(MEMBERS, first=0):
+        make_profile_event(profile, "App Launched", occurred_at=yesterday)
+    sale = make_campaign(
+        make_webhook(name="Spring hook", url=receiver.url + "/codes/500,500,200"),
         batch_size=BATCH,
-        profile_fields=["Identity"],
         status="running",
         published_at=timezone.now(),
     )

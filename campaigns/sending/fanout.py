@@ -30,11 +30,11 @@ from functools import partial
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from campaigns import fanout_copy, fanout_orm
 from campaigns.content.compose import Composer
 from campaigns.content.payload import PROFILE_FIELDS
 from campaigns.models import BodyMode, Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.segments import evaluate, rules
+from campaigns.sending import fanout_copy, fanout_orm
 from deliveries.engine import wake
 
 # Members per transaction: large enough to amortise the round trips, small enough that

@@ -25,7 +25,6 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from campaigns import live
 from campaigns.models import (
     Campaign,
     CampaignStatus,
@@ -34,6 +33,7 @@ from campaigns.models import (
     ProfileEvent,
     TriggerStatus,
 )
+from campaigns.sending import live
 from webhooks.models import SystemSettings
 
 logger = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ so the figure is the expected one and is said to be "about".
 
 from dataclasses import dataclass
 
-from campaigns import fanout
 from campaigns.models import Campaign
 from campaigns.segments import evaluate
+from campaigns.sending import fanout
 
 # Held out members below which an uplift cannot be measured. A conversion rate measured
 # on 100 people has a 95 % margin of about ±10 points, already wider than most uplifts a

@@ -15,9 +15,9 @@ true`` to every test delivery's request, and a profile-variables body also carri
 only the header marks it). It is never retried automatically.
 """
 
-from campaigns import fanout
 from campaigns.content.compose import PREVIEW_LINKED_SECONDS, ComposeError, Composer, recipient_of
-from campaigns.models import Campaign, DeliveryType, Profile
+from campaigns.models import Campaign, Profile
+from campaigns.sending import live
 from deliveries import engine
 from deliveries.models import Delivery
 
@@ -44,7 +44,9 @@ def send_test(campaign: Campaign, profile: Profile, user) -> Delivery:
     # An admin is waiting: linked content gets the preview's few seconds in all.
     composer = Composer(campaign, linked_seconds=PREVIEW_LINKED_SECONDS)
     try:
-        payload = composer.compose([recipient_of(profile, _event_properties(campaign, profile))])
+        payload = composer.compose(
+            [recipient_of(profile, live.sample_event_properties(campaign, profile))]
+        )
     except ComposeError as error:
         raise TestSendRefused(f"The body cannot be built for {profile}: {error.message}") from error
     if isinstance(payload, dict):  # the seed's document: say so in the body too
@@ -60,22 +62,3 @@ def send_test(campaign: Campaign, profile: Profile, user) -> Delivery:
         )
     except engine.RetryRefused as refused:  # the webhook changed meanwhile
         raise TestSendRefused(str(refused)) from refused
-
-
-def _event_properties(campaign: Campaign, profile: Profile) -> dict | None:
-    """A live campaign sends the triggering event's properties: for a test, those of the
-    member's latest such event, if any. Other campaigns send those of the member's
-    latest event that qualifies it for an action segment, as their runs do."""
-    if campaign.delivery_type != DeliveryType.LIVE:
-        return fanout.member_event_properties(campaign, profile.pk)
-    if not campaign.trigger_event:
-        return None
-    if profile.pk is None:  # an example profile, when there are none yet
-        return {}
-    latest = (
-        profile.events.filter(name=campaign.trigger_event)
-        .order_by("-occurred_at")
-        .values_list("properties", flat=True)
-        .first()
-    )
-    return latest or {}

@@ -17,10 +17,10 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from campaigns import fanout_copy
 from campaigns.content.compose import ComposeError, Composer
 from campaigns.content.payload import Recipient
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Profile
+from campaigns.sending import fanout_copy
 from deliveries import engine
 
 PROFILE_COLUMNS = ("id", "identity", "email", "object_id", "push_token", "properties")

@@ -14,17 +14,19 @@ content) is a failed delivery.
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns import fanout, fanout_orm, schedule
 from campaigns.content.compose import ComposeError, Composer, recipient_of
 from campaigns.models import (
     Campaign,
     CampaignRecipient,
     CampaignRun,
     CampaignStatus,
+    DeliveryType,
+    Profile,
     ProfileEvent,
     RunStatus,
 )
 from campaigns.segments import evaluate
+from campaigns.sending import fanout, fanout_orm, schedule
 from deliveries.engine import wake
 
 
@@ -84,3 +86,24 @@ def _send(
         control=held,
         delivery_id=delivery_id,
     )
+
+
+def sample_event_properties(
+    campaign: Campaign, profile: Profile, anyone: bool = False
+) -> dict | None:
+    """The Event_properties a preview or a test send for ``profile`` shows, as a run would
+    send them. A live campaign's are those of the member's latest triggering event
+    (with ``anyone``, failing that, anyone's latest; ``{}`` when there is none); another
+    campaign's, those of the member's latest event that qualifies it for an action
+    segment (``fanout.member_event_properties``)."""
+    if campaign.delivery_type != DeliveryType.LIVE:
+        return fanout.member_event_properties(campaign, profile.pk)
+    if not campaign.trigger_event:
+        return None
+    events = ProfileEvent.objects.filter(name=campaign.trigger_event).order_by("-occurred_at")
+    latest = None
+    if profile.pk is not None:  # else an example profile, when there are none yet
+        latest = events.filter(profile_id=profile.pk).values_list("properties", flat=True).first()
+    if latest is None and anyone:
+        latest = events.values_list("properties", flat=True).first()
+    return latest or {}

@@ -1,4 +1,7 @@
-"""When campaigns run: publishing sets the first occurrence, beat starts what is due.
+"""When a campaign's occurrences fall, and running them: beat starts what is due.
+
+``first_run`` is the occurrence publishing sets (``lifecycle.publish``); after each one
+``due_runs`` moves the campaign to the next (``recurrence_of``, ``schedule``).
 
 A scheduled occurrence is started once: ``due_runs`` claims due campaigns with
 ``SELECT ... FOR UPDATE SKIP LOCKED`` and moves their ``next_run_at`` on in the same
@@ -21,16 +24,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from campaigns import fanout, schedule
-from campaigns.content import template
 from campaigns.models import (
-    BodyMode,
     Campaign,
     CampaignRun,
     CampaignStatus,
     DeliveryType,
     RunStatus,
 )
+from campaigns.sending import fanout, schedule
 from webhooks.models import ActivityEntry
 
 logger = logging.getLogger(__name__)
@@ -39,15 +40,9 @@ logger = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x0CA3
 
 
-class PublishRefused(ValueError):
-    """The campaign is not ready to publish; ``problems`` says why, one per line."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__(" ".join(problems))
-        self.problems = problems
-
-
 def recurrence_of(campaign: Campaign) -> schedule.Recurrence:
+    """The campaign's saved recurrence; raises ValueError (or TypeError, KeyError on
+    a malformed one) as ``schedule.Recurrence`` does."""
     data = campaign.recurrence or {}
     return schedule.Recurrence(
         every=data.get("every", ""),
@@ -67,67 +62,6 @@ def first_run(campaign: Campaign, now: datetime) -> datetime | None:
         schedule.validate_send_at(campaign.send_at, now)
         return campaign.send_at
     return schedule.next_occurrence(recurrence_of(campaign), ZoneInfo(campaign.timezone), now)
-
-
-def problems(campaign: Campaign, now: datetime | None = None) -> list[str]:
-    """What stops the campaign from being published now, one sentence each."""
-    now = now or timezone.now()
-    found = []
-    if campaign.webhook is None:
-        found.append("Choose the webhook to send to.")
-    elif not campaign.webhook.is_active:
-        found.append(f"The webhook “{campaign.webhook.name}” is paused.")
-    if campaign.segment_id is None and not campaign.rule:
-        found.append("Choose who receives it: a segment, or build one.")
-    else:
-        try:
-            fanout.audience(campaign)
-        except (ValueError, fanout.NothingToSend) as error:  # e.g. saved before a new check
-            found.append(f"{failure_reason(error)} ({_first_error(error)})")
-    if campaign.delivery_type == DeliveryType.ONE_TIME and campaign.send_at is None:
-        found.append("Choose when to send it.")
-    if campaign.delivery_type == DeliveryType.RECURRING and not campaign.recurrence:
-        found.append("Choose when it repeats.")
-    if campaign.delivery_type == DeliveryType.LIVE and not campaign.trigger_event:
-        found.append("Choose the event that triggers it.")
-    found += _content_problems(campaign)
-    if not found:
-        try:
-            next_run = first_run(campaign, now)
-        except ValueError as error:
-            found.append(str(error))
-        else:
-            if next_run is None and campaign.delivery_type == DeliveryType.RECURRING:
-                found.append("The recurrence has ended: no occurrence is left.")
-    return found
-
-
-def _content_problems(campaign: Campaign) -> list[str]:
-    if campaign.body_mode == BodyMode.CUSTOM:
-        if not campaign.custom_body.strip():
-            return ["Write the custom body, or send profile variables."]
-        if template.check(campaign.custom_body):
-            return ["The custom body has errors: fix them on the What step."]
-    elif not campaign.profile_fields:
-        return ["Choose the profile variables to send."]
-    return []
-
-
-def publish(campaign: Campaign, now: datetime | None = None) -> None:
-    """Schedule the campaign (or, for a live one, start listening); PublishRefused
-    lists what is missing."""
-    now = now or timezone.now()
-    found = problems(campaign, now)
-    if found:
-        raise PublishRefused(found)
-    campaign.status = (
-        CampaignStatus.RUNNING
-        if campaign.delivery_type == DeliveryType.LIVE
-        else CampaignStatus.SCHEDULED
-    )
-    campaign.next_run_at = first_run(campaign, now)
-    campaign.published_at = now
-    campaign.save(update_fields=["status", "next_run_at", "published_at", "updated_at"])
 
 
 def due_runs(now: datetime | None = None) -> list[tuple[int, str]]:
@@ -228,7 +162,8 @@ def failure_reason(error: Exception) -> str:
     return _cut(f"It stopped on an error: {type(error).__name__}: {error}".strip(), 1000)
 
 
-def _first_error(error: Exception) -> str:
+def first_error(error: Exception) -> str:
+    """The error's first message, cut short, for a sentence that gives its reason."""
     if isinstance(error, ValidationError) and error.errors():
         return _cut(str(error.errors()[0]["msg"]).removeprefix("Value error, "), 200)
     return _cut(str(error), 200)
@@ -258,42 +193,3 @@ class _only_runner:
         if self.held:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)
-
-
-def pause(campaign: Campaign) -> None:
-    """Stop sending after the chunk being written; resume() carries on from there."""
-    Campaign.objects.filter(
-        pk=campaign.pk, status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING]
-    ).update(status=CampaignStatus.PAUSED, updated_at=timezone.now())
-
-
-def resume(campaign: Campaign, now: datetime | None = None) -> list[tuple[int, str]]:
-    """Back to sending. Returns the runs a pause left unfinished, to start again (they
-    resume from their cursor); a scheduled occurrence missed while paused is not sent."""
-    now = now or timezone.now()
-    campaign.refresh_from_db()
-    if campaign.status != CampaignStatus.PAUSED:
-        return []
-    if campaign.delivery_type == DeliveryType.RECURRING:
-        zone = ZoneInfo(campaign.timezone)
-        campaign.next_run_at = schedule.next_occurrence(recurrence_of(campaign), zone, now)
-    unfinished = list(
-        campaign.runs.filter(status=RunStatus.RUNNING).values_list("campaign_id", "occurrence")
-    )
-    waiting = campaign.next_run_at is not None and campaign.next_run_at > now
-    live = campaign.delivery_type == DeliveryType.LIVE
-    campaign.status = (
-        CampaignStatus.RUNNING if unfinished or live or not waiting else CampaignStatus.SCHEDULED
-    )
-    campaign.save(update_fields=["status", "next_run_at", "updated_at"])
-    return unfinished
-
-
-def stop(campaign: Campaign) -> None:
-    """Stop for good: nothing more is sent (what is already queued still goes out)."""
-    Campaign.objects.filter(pk=campaign.pk).exclude(status=CampaignStatus.COMPLETED).update(
-        status=CampaignStatus.STOPPED, next_run_at=None, updated_at=timezone.now()
-    )
-    campaign.runs.filter(status=RunStatus.RUNNING).update(
-        status=RunStatus.STOPPED, finished_at=timezone.now()
-    )

@@ -14,7 +14,8 @@ Rules a marketer can rely on:
   the two (fold=0, still on summer time).
 - Monthly on day 29-31 sends on the last day of shorter months (the 31st becomes
   30 April and 28 or 29 February): "end of the month" campaigns never lose a month.
-- Nothing is ever sent for a time already past: see `due_occurrences`.
+- Nothing is ever sent for a time already past: an occurrence more than
+  `DEFAULT_GRACE` late is not sent (`runs.due_runs` records it as missed).
 """
 
 import calendar
@@ -136,59 +137,11 @@ def next_occurrence(recurrence: Recurrence, zone: ZoneInfo, after: datetime) -> 
     raise AssertionError("unreachable: candidate days never run out")
 
 
-def due_occurrences(
-    recurrence: Recurrence,
-    zone: ZoneInfo,
-    last_run: datetime | None,
-    now: datetime,
-    grace: timedelta = DEFAULT_GRACE,
-) -> list[datetime]:
-    """Return the occurrences beat should send now: an empty list or one UTC instant.
-
-    Rule ("never sends for a date already past"): only occurrences after `last_run`
-    (the previous run, or the publish time for a campaign that never ran) and no older
-    than `grace` before `now` count, and of those only the latest is returned. A
-    campaign whose beat was down for a week sends nothing for the missed days; at most
-    the latest miss within `grace` goes out, and `next_occurrence(..., now)` is the
-    next send. `last_run=None` applies the grace window alone.
-    """
-    _require_aware("now", now)
-    if grace < timedelta(0):
-        raise ValueError("grace must not be negative")
-    since = now - grace
-    if last_run is not None:
-        _require_aware("last_run", last_run)
-        since = max(since, last_run)
-    latest = None
-    occurrence = next_occurrence(recurrence, zone, since)
-    while occurrence is not None and occurrence <= now:
-        latest = occurrence
-        occurrence = next_occurrence(recurrence, zone, occurrence)
-    return [latest] if latest is not None else []
-
-
 def one_time_occurrence(send_at: datetime, now: datetime) -> datetime | None:
     """Return `send_at` in UTC while it is still ahead (or exactly `now`), else None."""
     _require_aware("send_at", send_at)
     _require_aware("now", now)
     return send_at.astimezone(UTC) if send_at >= now else None
-
-
-def due_one_time(
-    send_at: datetime, last_run: datetime | None, now: datetime, grace: timedelta = DEFAULT_GRACE
-) -> list[datetime]:
-    """Return [send_at in UTC] when beat should send a one-time campaign now, else [].
-
-    Same rule as `due_occurrences`: due once `send_at` has arrived, never after a run
-    at or after it, and never more than `grace` late.
-    """
-    _require_aware("send_at", send_at)
-    _require_aware("now", now)
-    if last_run is not None:
-        _require_aware("last_run", last_run)
-        if last_run >= send_at:
-            return []
-    return [send_at.astimezone(UTC)] if now - grace <= send_at <= now else []
 
 
 def validate_send_at(send_at: datetime, now: datetime) -> None:

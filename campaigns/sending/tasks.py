@@ -1,5 +1,8 @@
-"""Celery tasks of campaigns: each adapts one function of ``scheduling`` or
-``live_triggers``."""
+"""Celery tasks of campaigns: each adapts one function of ``runs`` or ``live_triggers``.
+
+Their names (``campaigns.dispatch_due``, ...) are what beat's schedule and queued
+messages use: they stay the same wherever this module lives.
+"""
 
 import logging
 
@@ -8,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from campaigns import live_triggers, scheduling
+from campaigns.sending import live_triggers, runs
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +20,7 @@ logger = logging.getLogger(__name__)
 def dispatch_due() -> int:
     """Periodic: start the occurrences that are due (claimed and committed first), then
     settle the live triggers that are due."""
-    starts = scheduling.due_runs()
+    starts = runs.due_runs()
     for campaign_id, occurrence in starts:
         run_occurrence.delay(campaign_id, occurrence)
     live_triggers.dispatch_due()
@@ -28,7 +31,7 @@ def dispatch_due() -> int:
 # the run from its cursor.
 @shared_task(name="campaigns.run_occurrence", ignore_result=True, acks_late=True)
 def run_occurrence(campaign_id: int, occurrence: str) -> None:
-    scheduling.run(campaign_id, occurrence)
+    runs.run(campaign_id, occurrence)
 
 
 @shared_task(name="campaigns.dispatch_live", ignore_result=True)
@@ -41,6 +44,13 @@ def dispatch_live() -> int:
 def purge_triggers() -> int:
     """Periodic: delete settled live triggers older than the retention period."""
     return live_triggers.purge_finished()
+
+
+def queue_runs(unfinished: list[tuple[int, str]]) -> None:
+    """Start each (campaign id, occurrence) run after the caller's commit (a resumed
+    campaign's unfinished runs carry on from their cursor)."""
+    for campaign_id, occurrence in unfinished:
+        run_occurrence.delay_on_commit(campaign_id, occurrence)
 
 
 def queue_live(event) -> None:
