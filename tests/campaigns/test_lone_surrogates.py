@@ -6,7 +6,7 @@ import json
 
 from campaigns.content.compose import preview
 from campaigns.models import Campaign, Profile
-from tests.campaigns.test_wizard_pages import create, step, what
+from tests.campaigns.wizard.test_wizard_pages import create, step, what
 
 BODY = '{"a": "\\ud800", "to": {{ profile.Email | json }}}'
 

@@ -4,8 +4,8 @@ form errors saying so, never a 500 (PostgreSQL refuses NUL in text and jsonb).""
 import pytest
 
 from campaigns.models import Campaign, Segment
-from tests.campaigns.test_segment_pages import BUILDER, PREVIEW, single_action
-from tests.campaigns.test_wizard_pages import create, step, what
+from tests.campaigns.segments.test_segment_pages import BUILDER, PREVIEW, single_action
+from tests.campaigns.wizard.test_wizard_pages import create, step, what
 
 NUL = "a\x00b"
 

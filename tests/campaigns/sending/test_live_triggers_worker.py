@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import LiveTrigger, Profile
-from tests.campaigns.test_live import live_campaign
+from tests.campaigns.sending.test_live import live_campaign
 from tests.factories import make_webhook
 from tests.support.processes import stop, wait_for
 from webhooks.models import ApiKey

@@ -12,7 +12,7 @@ from campaigns import sending, user_events
 from campaigns.models import Campaign, CampaignRun, LiveTrigger, Profile, ProfileEvent
 from campaigns.sending import live_triggers
 from deliveries.models import Delivery
-from tests.campaigns.test_live import live_campaign
+from tests.campaigns.sending.test_live import live_campaign
 from tests.factories import make_profile_event
 from webhooks.models import ApiKey
 

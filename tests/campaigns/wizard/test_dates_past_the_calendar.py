@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Profile, Segment
 from config.dates import OUT_OF_BOUNDS
-from tests.campaigns.test_wizard_pages import NEW, delivery
+from tests.campaigns.wizard.test_wizard_pages import NEW, delivery
 from tests.factories import make_webhook
 from webhooks.models import ApiKey
 

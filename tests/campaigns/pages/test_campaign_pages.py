@@ -118,7 +118,7 @@ def test_the_list_shows_every_campaign_newest_first_with_its_totals(admin_client
     assert "Every Monday at 09:30 (Europe/Berlin)" in weekly
     assert "CRM sync" in weekly
     assert ">81<" in weekly  # 36 + 45 profiles sent
-    # Payloads are counted as "Webhooks streamed" now (tests/campaigns/test_campaign_list.py).
+    # Payloads are counted as "Webhooks streamed" now (tests/campaigns/pages/test_campaign_list.py).
     assert "on Signed up" in html
     assert f'href="{detail(campaigns["welcome"])}"' in html
 
