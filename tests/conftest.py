@@ -2,12 +2,55 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.test import override_settings
 
 from config.web import ADMIN_GROUP
+from tests.support import database
 from tests.support.processes import start_worker, stop
 from webhooks.models import SystemSettings
 
 PASSWORD = "correct horse battery staple"
+
+# A test that starts one of these is marked for it, whatever its module says, so
+# `-m "not browser and not worker"` (make test-fast) never starts Chromium or a worker.
+MARK_BY_FIXTURE = {"browser": "browser", "start_workers": "worker", "worker_env": "worker"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in MARK_BY_FIXTURE.keys() & set(item.fixturenames):
+            item.add_marker(MARK_BY_FIXTURE[fixture])
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """pytest-django's hook for the settings of the test databases (the xdist suffix first)."""
+    if connection.vendor == "postgresql":
+        options = connection.settings_dict.setdefault("OPTIONS", {})
+        options["options"] = " ".join(
+            filter(None, [options.get("options"), database.TEST_CONNECTION_OPTIONS])
+        )
+        database.flush_with_deletes()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """PBKDF2's million iterations take 0.3 s a password (more on a busy machine), and
+    nearly every page test creates a user: a cheap hash saves minutes of the suite."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def portal_celery_app_stays_current():
+    """``Celery(...)`` makes the new app this thread's current one, and every shared task
+    publishes through the current app. A test that makes its own (test_setup.py's sender
+    to the embedded broker) would otherwise send every later test's tasks in this process
+    to that app's broker: whatever CELERY_BROKER_URL said when its connection pool was made."""
+    from config.celery import app
+
+    yield
+    app.set_current()
 
 
 @pytest.fixture(autouse=True)

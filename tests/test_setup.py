@@ -72,7 +72,7 @@ def test_a_separate_worker_picks_up_a_task_from_the_embedded_broker(tmp_path, mo
     try:
         # Celery lets CELERY_BROKER_URL from the environment win over broker=.
         monkeypatch.delenv("CELERY_BROKER_URL")
-        sender = Celery(broker="filesystem://")
+        sender = Celery(broker="filesystem://", set_as_current=False)
         sender.conf.broker_transport_options = {
             "data_folder_in": str(broker_dir / "queue"),
             "data_folder_out": str(broker_dir / "queue"),

@@ -222,12 +222,6 @@ EVERY_PUBLIC = [pytest.param(case, id=case.id) for case in CASES if case.kind ==
 NOT_API = PORTAL + EVERY_PUBLIC
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Each test logs in up to three users; the default hasher would take most of the time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(db):
     """One of everything a URL can point at."""

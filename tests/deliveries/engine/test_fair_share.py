@@ -4,6 +4,7 @@ dead endpoint beside a healthy one with real workers."""
 import time
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from deliveries.engine.drain import drain
@@ -64,6 +65,7 @@ def test_a_rate_limit_spaces_the_requests(transactional_db, receiver):
         assert sum(first <= at < first + 1 for at in arrivals) <= 10
 
 
+@pytest.mark.worker
 def test_a_dead_endpoint_does_not_hold_up_a_healthy_one(receiver, start_workers):
     """300 sends to an endpoint that never answers, queued before 150 to a healthy one:
     the healthy ones are all delivered long before the first dead send times out, and the
