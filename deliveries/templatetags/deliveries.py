@@ -87,7 +87,7 @@ def on_hold(delivery) -> str:
 def retry_note(context, delivery) -> str:
     """For a failed delivery, whether the sender tries again: "retry 2 of 3 at 14:05",
     "retry 2 of 3 on hold while the endpoint is failing" or "gave up after 4 attempts".
-    The system's default retries are read once per render."""
+    The system's default retries are read once per page."""
     if delivery.status != "failed":
         return ""
     if delivery.next_attempt_at is None:
@@ -95,11 +95,13 @@ def retry_note(context, delivery) -> str:
         return f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
     retries = delivery.webhook.max_retries
     if retries is None:
-        if "_default_retries" not in context.render_context:
+        # Kept in the outermost context: each row is its own include, and an include gets
+        # a render_context of its own, so a cache there was a query per row.
+        if "_default_retries" not in context:
             from webhooks.models import SystemSettings
 
-            context.render_context["_default_retries"] = SystemSettings.load().max_retries
-        retries = context.render_context["_default_retries"]
+            context.dicts[0]["_default_retries"] = SystemSettings.load().max_retries
+        retries = context["_default_retries"]
     retry = f"retry {delivery.attempt_count} of {retries}"
     if hold := ON_HOLD.get(delivery.webhook.health):
         return f"{retry} {hold}"
