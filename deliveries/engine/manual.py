@@ -60,19 +60,11 @@ def start_retry(delivery: Delivery, user, replay: bool = False) -> None:
     now = timezone.now()
     with transaction.atomic():
         # Of two admins clicking at once, one asks and the other is refused.
-        asked = Delivery.objects.filter(
+        unchanged = Delivery.objects.filter(
             pk=delivery.pk, status=delivery.status, manual_requested_at__isnull=True
-        ).update(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=_front_of_line(delivery.webhook_id, now),
-            manual_requested_at=now,
-            manual_requested_by=user,
-            bulk_retry=None,
-            updated_at=now,
         )
-        if not asked:
+        if not _ask_first(unchanged, delivery.webhook_id, user, now):
             raise RetryRefused(BUSY)
-        health.probe_now(delivery.webhook_id, now)
         verb = "Replay" if replay else "Manual retry"
         ActivityEntry.record(
             "retry.manual",
@@ -80,7 +72,6 @@ def start_retry(delivery: Delivery, user, replay: bool = False) -> None:
             user,
             count=1,
         )
-        transaction.on_commit(wake)
 
 
 def retry_failed(ids: list[int], user, bulk_retry_id: int) -> int:
@@ -95,14 +86,7 @@ def retry_failed(ids: list[int], user, bulk_retry_id: int) -> int:
             next_attempt_at__isnull=True,
             manual_requested_at__isnull=True,
             webhook__is_active=True,
-        ).update(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=now,
-            manual_requested_at=now,
-            manual_requested_by=user,
-            bulk_retry_id=bulk_retry_id,
-            updated_at=now,
-        )
+        ).update(**_asked(user, now, due=now, bulk_retry_id=bulk_retry_id))
         if asked:
             transaction.on_commit(wake)
     return asked
@@ -127,14 +111,31 @@ def send_test(
             query=query,
             now=now,
         )
-        Delivery.objects.filter(pk=delivery_id).update(
-            next_attempt_at=_front_of_line(webhook.pk, now),
-            manual_requested_at=now,
-            manual_requested_by=user,
-        )
-        health.probe_now(webhook.pk, now)
-        transaction.on_commit(wake)
+        _ask_first(Delivery.objects.filter(pk=delivery_id), webhook.pk, user, now)
     return Delivery.objects.select_related("webhook").get(pk=delivery_id)
+
+
+def _asked(user, now, due, bulk_retry_id=None) -> dict:
+    """The fields that ask for a delivery's next attempt, by ``user``, due at ``due``."""
+    return {
+        "status": DeliveryStatus.PENDING,
+        "next_attempt_at": due,
+        "manual_requested_at": now,
+        "manual_requested_by": user,
+        "bulk_retry_id": bulk_retry_id,
+        "updated_at": now,
+    }
+
+
+def _ask_first(deliveries, webhook_id: int, user, now) -> int:
+    """Ask for the next attempt of ``deliveries`` (of one endpoint), by ``user``, first in
+    the endpoint's line (a failing one probes now), and wake a worker after the commit.
+    Returns how many were asked for."""
+    asked = deliveries.update(**_asked(user, now, due=_front_of_line(webhook_id, now)))
+    if asked:
+        health.probe_now(webhook_id, now)
+        transaction.on_commit(wake)
+    return asked
 
 
 def _front_of_line(webhook_id: int, now):
