@@ -18,7 +18,7 @@ from django.utils.text import Truncator
 from deliveries import engine
 from deliveries.log.filtersets import DeliveryFilterSet
 from deliveries.models import BulkRetry, Delivery, DeliveryStatus
-from webhooks.models import ActivityEntry
+from webhooks.models import ActivityEntry, Health
 
 QUERY_MAX_LENGTH = BulkRetry._meta.get_field("query").max_length
 
@@ -109,6 +109,11 @@ def with_results(job: BulkRetry) -> BulkRetry:
         return job
     counts = Delivery.objects.filter(bulk_retry=job).aggregate(
         waiting=Count("id", filter=Q(manual_requested_at__isnull=False)),
+        # A failing or disabled endpoint's deliveries wait for it (its probe first).
+        on_hold=Count(
+            "id",
+            filter=Q(manual_requested_at__isnull=False) & ~Q(webhook__health=Health.HEALTHY),
+        ),
         succeeded=Count(
             "id", filter=Q(manual_requested_at__isnull=True, status=DeliveryStatus.SUCCESS)
         ),
@@ -117,6 +122,7 @@ def with_results(job: BulkRetry) -> BulkRetry:
         ),
     )
     job.succeeded, job.failed = counts["succeeded"], counts["failed"]
+    job.on_hold = counts["on_hold"]
     if job.walked and not counts["waiting"]:
         job.status = BulkRetry.Status.DONE
     return job

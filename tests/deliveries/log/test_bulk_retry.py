@@ -9,7 +9,7 @@ from deliveries.log import bulk
 from deliveries.models import BulkRetry, Delivery, DeliveryAttempt
 from tests.factories import make_due_deliveries, make_event_type, make_webhook
 from tests.support.sending import send_due_batch
-from webhooks.models import ActivityEntry
+from webhooks.models import ActivityEntry, Webhook
 
 BULK = reverse("deliveries:bulk_retry")
 
@@ -146,3 +146,16 @@ def test_a_bulk_retry_keeps_the_webhooks_concurrent_requests(
     assert (job.status, job.sent, job.succeeded, job.failed) == ("done", 200, 200, 0)
     attempts = DeliveryAttempt.objects.filter(delivery__webhook=webhook)
     assert attempts.filter(trigger="manual", triggered_by=admin_user).count() == 200
+
+
+def test_the_progress_page_says_what_waits_for_a_failing_endpoint(
+    admin_client, failures, monkeypatch
+):
+    monkeypatch.setattr("deliveries.log.tasks.run_bulk_retry.delay", lambda job_id: None)
+    admin_client.post(BULK, {"query": "category=Product"})
+    job = BulkRetry.objects.get()
+    Webhook.objects.filter(name="Catalog").update(health="failing")
+    bulk.run(job.pk)
+    url = reverse("deliveries:bulk_progress", args=[job.pk])
+    page = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "5 on hold while their endpoint is failing" in page
