@@ -72,7 +72,9 @@ class AttemptFilterForm(StatsWindowForm):
     pages narrow attempts by: webhook, campaign, outcome, failure reason and code class."""
 
     webhook = forms.ModelChoiceField(
-        Webhook.objects.order_by("name"), required=False, empty_label="Any webhook"
+        Webhook.objects.order_by("name").only("id", "name"),
+        required=False,
+        empty_label="Any webhook",
     )
     campaign = forms.ModelChoiceField(campaigns(), required=False, empty_label="Any campaign")
     outcome = forms.ChoiceField(choices=OUTCOMES, required=False)

@@ -34,7 +34,11 @@ def local_input(moment) -> str:
 def campaigns():
     """Campaigns by name, through the delivery's lazy foreign key: deliveries may not
     import campaigns (a campaign's pages link to the log and the attempts)."""
-    return Delivery._meta.get_field("campaign").related_model.objects.order_by("name", "id")
+    return (
+        Delivery._meta.get_field("campaign")
+        .related_model.objects.order_by("name", "id")
+        .only("id", "name")
+    )
 
 
 def category_choices():
@@ -79,10 +83,11 @@ class DeliveryFilterSet(SortedFilterSet):
         choices=category_choices, method="filter_category", empty_label="Any category"
     )
     event_type = django_filters.ModelChoiceFilter(
-        queryset=EventType.objects.order_by("category", "name"), empty_label="Any event"
+        queryset=EventType.objects.order_by("category", "name").only("id", "name"),
+        empty_label="Any event",
     )
     webhook = django_filters.ModelChoiceFilter(
-        queryset=Webhook.objects.order_by("name"), empty_label="Any webhook"
+        queryset=Webhook.objects.order_by("name").only("id", "name"), empty_label="Any webhook"
     )
     code = CodeFilter(label="Response code")
     reason = django_filters.ChoiceFilter(

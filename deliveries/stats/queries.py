@@ -7,7 +7,7 @@ deliveries created in the window, by their status now.
 from collections import defaultdict
 from datetime import UTC, datetime, tzinfo
 
-from django.db.models import Max, Q, QuerySet, Sum
+from django.db.models import Max, Q, QuerySet, Sum, Value
 
 from deliveries.models import (
     HISTOGRAM_FIELDS,
@@ -67,7 +67,11 @@ def _parts(
 
 def _grouped(parts: list[QuerySet], keys: tuple[str, ...], **aggregates) -> list[dict]:
     """Each part grouped by ``keys`` with ``aggregates``, in one UNION ALL query; a group
-    may come once per part."""
+    may come once per part. No keys: one row per part (``values()`` without fields
+    would group by every column, a row per rollup row)."""
+    if not keys:
+        parts = [part.annotate(whole=Value(True)) for part in parts]
+        keys = ("whole",)
     grouped = [part.values(*keys).annotate(**aggregates).order_by() for part in parts]
     if len(grouped) == 1:
         return list(grouped[0])

@@ -6,6 +6,7 @@ from functools import cache
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.forms import ModelChoiceField
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -27,10 +28,28 @@ def options(bound_field):
     """The <option> elements of a choice field, the current value selected."""
     current = "" if bound_field.value() is None else str(bound_field.value())
     rows = []
-    for value, label in bound_field.field.choices:
+    for value, label in _choices(bound_field.field):
         value = "" if value is None else str(value)
         rows.append((value, " selected" if value == current else "", label))
     return format_html_join("", '<option value="{}"{}>{}</option>', rows)
+
+
+def _choices(field):
+    """A field's choices; a model's in one plain query. Django's ``ModelChoiceIterator``
+    walks ``queryset.iterator()``, a server-side cursor on PostgreSQL: three round trips
+    per select, and every column of every row, for a list of names."""
+    if not isinstance(field, ModelChoiceField):
+        return field.choices
+    empty = [] if field.empty_label is None else [("", field.empty_label)]
+    return empty + [(obj.pk, field.label_from_instance(obj)) for obj in list(field.queryset)]
+
+
+@register.filter
+def clip(text: str, length: int) -> str:
+    """``text`` cut to ``length`` characters with an ellipsis: ``truncatechars`` for
+    short one-line values such as URLs, without its per-character Unicode walk."""
+    text = str(text)
+    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 @cache

@@ -59,6 +59,7 @@ class Command(BaseCommand):
                     {"event_type": event_type.pk, "status": "failed", "sort": "-code"},
                 ),
                 f"page_{page}_by_keyset": (log, {"after": self._cursor_of_page(page)}),
+                "attempts_log": (reverse("deliveries:attempts"), {}),
                 "detail_view": (
                     reverse("deliveries:detail", args=[self._a_failed_delivery()]),
                     {},
