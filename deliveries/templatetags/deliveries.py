@@ -9,7 +9,8 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.forms import ModelChoiceField
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -77,12 +78,11 @@ def ago(moment, now=None) -> str:
 def moment(value):
     """A <time> with the absolute time, the full timestamp on hover, and "5 min ago"."""
     local = timezone.localtime(value)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time><div class="sub">{}</div>',
-        local.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        local.strftime("%b %-d, %H:%M:%S"),
-        ago(value),
+    # Digits, month names and the zone's abbreviation only: nothing to escape (a log page
+    # shows 50 of these, and format_html's escaping was most of their time).
+    return mark_safe(
+        f'<time datetime="{local.isoformat()}" title="{local:%Y-%m-%d %H:%M:%S %Z}">'
+        f'{local:%b %-d, %H:%M:%S}</time><div class="sub">{ago(value)}</div>'
     )
 
 
