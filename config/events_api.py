@@ -1,14 +1,23 @@
-"""The events API: other systems post events here, and the portal delivers them.
+"""The events API: other systems post events here, one at a time or up to 1,000 in a
+batch, and the portal delivers them.
 
 It sits above the apps, as the edge where a request meets both of them: the delivery
-engine records the event and its deliveries (``deliveries.engine.emit``), and an event
-with a profile ``identity`` is also a user event, which ``campaigns.user_events`` adds to
-the profile and to the live campaigns it triggers, in the same transaction.
+engine records the events and their deliveries (``deliveries.engine.emit_many``, one
+statement for a whole batch), and an event with a profile ``identity`` is also a user
+event, which ``campaigns.user_events`` adds to the profile and to the live campaigns it
+triggers, in the same transaction.
+
+A batch is checked event by event, as the single endpoint checks its one event: a bad
+event gets its errors in its place of the answer, and the others are recorded.
 """
 
+import json
+from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+import pydantic
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -19,9 +28,14 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from campaigns import user_events
 from config.api import ErrorOut, HTTPValidationError, IsoDateTime, check_storable, limit_body
-from deliveries.engine import MAX_PAYLOAD_BYTES, UnknownEventType, emit
+from config.api import ValidationError as ValidationErrorOut
+from deliveries.engine import MAX_PAYLOAD_BYTES, Emitted, NewEvent, emit_many
 from webhooks.api_auth import ApiKeyAuth
-from webhooks.models import Event
+
+MAX_BATCH = 1000
+# A batch's body: about 2 KiB an event at its fullest (each event still at most
+# MAX_PAYLOAD_BYTES), and below Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
+MAX_BATCH_BYTES = 2 * 1024 * 1024
 
 router = Router(tags=["events"])
 
@@ -108,6 +122,50 @@ class EventOut(Schema):
     )
 
 
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Each event is checked on its own (EventIn), so one bad event fails alone.
+    events: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"Up to {MAX_BATCH:,} events, each as the body of POST /api/v1/events.",
+    )
+
+
+class BatchResultOut(Schema):
+    status: Literal["created", "duplicate", "error"] = Field(
+        description="created: recorded now; duplicate: its idempotency key was seen "
+        "before (in an earlier request or earlier in this batch) and `event` is that "
+        "event; error: not recorded, `errors` says why."
+    )
+    event: EventOut | None = Field(default=None, description="Unless the status is error.")
+    errors: list[ValidationErrorOut] | None = Field(
+        default=None,
+        description="Only for the status error: what is wrong, each `loc` starting with "
+        '["body", "payload", "events", <index>].',
+    )
+
+
+class BatchOut(Schema):
+    created: int = Field(description="Events recorded now.")
+    duplicates: int = Field(description="Events whose idempotency key was seen before.")
+    errors: int = Field(description="Events not recorded because they are invalid.")
+    results: list[BatchResultOut] = Field(description="One per event sent, in order.")
+
+
+STATUSES = ("created", "duplicate", "error")
+
+USER_EVENTS = (
+    "**User events.** With an `identity`, the event belongs to that profile (a new "
+    "identity creates a bare profile): it is added to the profile's events with its "
+    "`payload` as properties, at `occurred_at` or now. Its name need not be in the "
+    "catalog; when it is, the event is also delivered as above, with that time. An "
+    "`idempotency_key` needs a catalogued name, and `occurred_at` an identity (422 "
+    "otherwise). The answer adds `identity` and `recorded_for_profile`."
+)
+
+
 @router.post(
     "/events",
     auth=ApiKeyAuth(),
@@ -120,87 +178,168 @@ class EventOut(Schema):
         "`idempotency_key` answers 202 with the event recorded the first time "
         "(`duplicate: true`) and creates nothing. The body may be at most "
         f"{MAX_PAYLOAD_BYTES // 1024} KiB (413 otherwise). An unknown event type, a "
-        "malformed body or invalid fields answer 422.\n\n"
-        "**User events.** With an `identity`, the event belongs to that profile (a new "
-        "identity creates a bare profile): it is added to the profile's events with its "
-        "`payload` as properties, at `occurred_at` or now. Its name need not be in the "
-        "catalog; when it is, the event is also delivered as above, with that time. An "
-        "`idempotency_key` needs a catalogued name, and `occurred_at` an identity (422 "
-        "otherwise). The answer adds `identity` and `recorded_for_profile`."
+        "malformed body or invalid fields answer 422.\n\n" + USER_EVENTS
     ),
 )
 @decorate_view(limit_body(MAX_PAYLOAD_BYTES))
 def create_event(request: HttpRequest, payload: EventIn) -> Status:
-    if payload.identity is None:
-        if payload.occurred_at is not None:
-            raise _invalid(
-                "occurred_at",
-                "occurred_at is the time of a user event: send it with an identity",
-                "identity_required",
-            )
-        event, created = _emit(payload)
-        return Status(202, _answer(event, created))
-    with transaction.atomic():  # The event, its deliveries and the profile's copy.
-        return Status(202, _user_event(payload))
-
-
-def _emit(payload: EventIn) -> tuple[Event, bool]:
-    try:
-        return emit(payload.event_type, payload.payload, payload.idempotency_key)
-    except UnknownEventType:
-        raise _unknown_event_type(payload.event_type) from None
-
-
-def _user_event(payload: EventIn) -> dict:
-    occurred_at = payload.occurred_at or timezone.now()
-    try:
-        event, created = emit(
-            payload.event_type, payload.payload, payload.idempotency_key, occurred_at
+    [result] = _record([payload])
+    if isinstance(result, list):
+        raise ValidationError(
+            [{**error, "loc": ["body", "payload", *error["loc"]]} for error in result]
         )
-    except UnknownEventType:
-        if payload.idempotency_key:
-            # Only the outbox keeps keys; a retried user event would be recorded twice.
-            raise _invalid(
+    return Status(202, result)
+
+
+@router.post(
+    "/events/batch",
+    auth=ApiKeyAuth(),
+    response={202: BatchOut, 401: ErrorOut, 413: ErrorOut, 422: HTTPValidationError},
+    exclude_unset=True,
+    summary="Record events in a batch",
+    description=(
+        f'Records up to {MAX_BATCH:,} events, sent as `{{"events": [...]}}`, each as the '
+        "body of `POST /api/v1/events`, with their deliveries. Answers 202 with a result "
+        "per event, in the order sent: `created`, `duplicate` (its `idempotency_key` was "
+        "seen before, in an earlier request or earlier in this batch: the event recorded "
+        "first, and nothing new) or `error` (an unknown event type, invalid fields, an "
+        f"event over {MAX_PAYLOAD_BYTES // 1024} KiB), with what the single endpoint "
+        "would answer. An invalid event is left out; the others are recorded. The body "
+        f"may be at most {MAX_BATCH_BYTES // 1024 // 1024} MiB (413 otherwise); a body "
+        f"that is not JSON, not an object with `events`, or more than {MAX_BATCH:,} "
+        "events answers 422 and records nothing. User events are as for a single "
+        "event.\n\n" + USER_EVENTS
+    ),
+)
+@decorate_view(limit_body(MAX_BATCH_BYTES))
+def create_events(request: HttpRequest, payload: BatchIn) -> Status:
+    # No event of a body within one event's limit can be over it: skip measuring them.
+    measure = len(request.body) > MAX_PAYLOAD_BYTES
+    items: list[EventIn | list[dict]] = [_parse(item, measure) for item in payload.events]
+    valid = [item for item in items if isinstance(item, EventIn)]
+    recorded = iter(_record(valid))
+    results = []
+    for index, item in enumerate(items):
+        outcome = next(recorded) if isinstance(item, EventIn) else item
+        if isinstance(outcome, list):
+            errors = [
+                {**e, "loc": ["body", "payload", "events", index, *e["loc"]]} for e in outcome
+            ]
+            results.append({"status": "error", "errors": errors})
+        else:
+            status = "duplicate" if outcome["duplicate"] else "created"
+            results.append({"status": status, "event": outcome})
+    counts = {status: sum(1 for r in results if r["status"] == status) for status in STATUSES}
+    return Status(
+        202,
+        {
+            "created": counts["created"],
+            "duplicates": counts["duplicate"],
+            "errors": counts["error"],
+            "results": results,
+        },
+    )
+
+
+def _parse(item: Any, measure: bool) -> "EventIn | list[dict]":
+    """One event of a batch, validated as the single endpoint validates its body; or its
+    errors (``loc`` within the event)."""
+    if measure and _size(item) > MAX_PAYLOAD_BYTES:
+        msg = f"The event is larger than {MAX_PAYLOAD_BYTES // 1024} KiB."
+        return [{"loc": [], "msg": msg, "type": "too_large"}]
+    try:
+        return EventIn.model_validate(item)
+    except pydantic.ValidationError as exc:
+        return [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False)
+        ]
+
+
+def _size(item: Any) -> int:
+    # As sent, in UTF-8; a lone surrogate (refused by EventIn) must not fail the measuring.
+    return len(json.dumps(item, ensure_ascii=False).encode(errors="surrogatepass"))
+
+
+def _record(items: Sequence[EventIn]) -> list[dict | list[dict]]:
+    """Record ``items``: for each, in order, the answer, or its errors (``loc`` within
+    the event). User events and their profiles' copies commit together."""
+    now = timezone.now()
+    outcomes: list[dict | list[dict] | None] = [None] * len(items)
+    sent, news = [], []
+    for i, item in enumerate(items):
+        if item.identity is None and item.occurred_at is not None:
+            outcomes[i] = [
+                _error(
+                    "occurred_at",
+                    "occurred_at is the time of a user event: send it with an identity",
+                    "identity_required",
+                )
+            ]
+            continue
+        occurred_at = (item.occurred_at or now) if item.identity else None
+        sent.append(i)
+        news.append(NewEvent(item.event_type, item.payload, item.idempotency_key, occurred_at))
+    users = any(items[i].identity is not None for i in sent)
+    # The events, their deliveries and the profiles' copies.
+    with transaction.atomic() if users else nullcontext():
+        for i, emitted in zip(sent, emit_many(news), strict=True):
+            item = items[i]
+            if item.identity is None:
+                outcomes[i] = _answer(emitted) if emitted.error is None else [_unknown(item)]
+            else:
+                outcomes[i] = _user_event(item, emitted)
+    return outcomes
+
+
+def _user_event(item: EventIn, emitted: Emitted) -> dict | list[dict]:
+    if emitted.error is not None and item.idempotency_key:
+        # Only the outbox keeps keys; a retried user event would be recorded twice.
+        return [
+            _error(
                 "idempotency_key",
-                f"'{payload.event_type}' is not in the event-type catalog, and only "
+                f"'{item.event_type}' is not in the event-type catalog, and only "
                 "catalogued events take an idempotency key",
                 "unknown_event_type",
-            ) from None
-        event, created = None, True
+            )
+        ]
+    created = emitted.error is not None or emitted.created
+    occurred_at = emitted.occurred_at
     if created:
-        user_events.record(payload.identity, payload.event_type, payload.payload, occurred_at)
-    answer = {"identity": payload.identity, "recorded_for_profile": created}
-    if event is None:
+        user_events.record(item.identity, item.event_type, item.payload, occurred_at)
+    answer = {"identity": item.identity, "recorded_for_profile": created}
+    if emitted.error is not None:
+        # Not in the catalog: kept with the profile only, and nothing is delivered.
         return {
             **answer,
             "id": None,
-            "event_type": payload.event_type,
+            "event_type": item.event_type,
             "occurred_at": occurred_at,
             "idempotency_key": None,
             "deliveries": 0,
             "duplicate": False,
         }
-    return {**_answer(event, created), **answer}
+    return {**_answer(emitted), **answer}
 
 
-def _answer(event: Event, created: bool) -> dict:
+def _answer(emitted: Emitted) -> dict:
     return {
-        "id": event.pk,
-        "event_type": event.event_type.name,
-        "occurred_at": event.occurred_at,
-        "idempotency_key": event.idempotency_key or None,
-        "deliveries": event.deliveries.count(),
-        "duplicate": not created,
+        "id": emitted.id,
+        "event_type": emitted.event_type,
+        "occurred_at": emitted.occurred_at,
+        "idempotency_key": emitted.idempotency_key,
+        "deliveries": emitted.deliveries,
+        "duplicate": not emitted.created,
     }
 
 
-def _invalid(field: str, msg: str, kind: str) -> ValidationError:
-    return ValidationError([{"loc": ["body", "payload", field], "msg": msg, "type": kind}])
+def _error(field: str, msg: str, kind: str) -> dict:
+    return {"loc": [field], "msg": msg, "type": kind}
 
 
-def _unknown_event_type(name: str) -> ValidationError:
-    return _invalid(
+def _unknown(item: EventIn) -> dict:
+    return _error(
         "event_type",
-        f"Unknown event type '{name}'; add it to the event-type catalog first",
+        f"Unknown event type '{item.event_type}'; add it to the event-type catalog first",
         "unknown_event_type",
     )

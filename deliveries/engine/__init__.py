@@ -1,7 +1,8 @@
 """The delivery engine: how a delivery travels, top to bottom.
 
-1. ``emit`` (``emit.py``; ``config/events_api.py`` is its HTTP face) writes an event and its
-   deliveries in one transaction and, after the commit, ``wake``s a worker
+1. ``emit`` and ``emit_many`` (``emit.py``; ``config/events_api.py`` is their HTTP face)
+   write events and their deliveries in one statement (``writes.py``), to the subscribed
+   webhooks that ``webhooks.subscriptions`` caches, and after the commit ``wake`` a worker
    (``wakeups.py``: coalesced through a Redis flag).
 2. A worker ``drain``s (``drain.py``, run by ``tasks.py``): it ``claim``s due deliveries
    (``claim.py``: the one place a delivery gets its lease), sends them concurrently
@@ -17,7 +18,9 @@
 Other apps call only what this package exports below, nothing deeper:
 
 - ``emit(event_type, payload, idempotency_key=None, occurred_at=None)``, ``UnknownEventType``,
-  ``MAX_PAYLOAD_BYTES``: record an event and its deliveries.
+  ``MAX_PAYLOAD_BYTES``: record an event and its deliveries. ``emit_many(events)`` records
+  many ``NewEvent``s at once (one statement on PostgreSQL) and returns an ``Emitted`` for
+  each, in order: created, found by its idempotency key, or of an unknown type.
 - ``wake()``: ask a worker to send what is due now (after the commit that made it due).
 - ``start_retry(delivery, user, replay=False)``, ``retry_failed(ids, user, bulk_retry_id)``,
   ``send_test(webhook, payload, user, ...)``, ``RetryRefused``, ``refusal(webhook)``: sends
@@ -34,7 +37,14 @@ Other apps call only what this package exports below, nothing deeper:
   (a campaign's linked content).
 """
 
-from deliveries.engine.emit import MAX_PAYLOAD_BYTES, UnknownEventType, emit
+from deliveries.engine.emit import (
+    MAX_PAYLOAD_BYTES,
+    Emitted,
+    NewEvent,
+    UnknownEventType,
+    emit,
+    emit_many,
+)
 from deliveries.engine.manual import RetryRefused, refusal, retry_failed, send_test, start_retry
 from deliveries.engine.record import record_unsent
 from deliveries.engine.sender import FetchFailed, fetch, url_with_query
@@ -43,10 +53,13 @@ from deliveries.engine.writes import write_payloads, write_unsent
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "Emitted",
     "FetchFailed",
+    "NewEvent",
     "RetryRefused",
     "UnknownEventType",
     "emit",
+    "emit_many",
     "fetch",
     "record_unsent",
     "refusal",

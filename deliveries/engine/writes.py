@@ -7,14 +7,20 @@ one rule (``initial_state``) and its columns one list: the model's own.
 Many payloads go in by COPY on PostgreSQL (at a million profiles, INSERTs spend their
 time quoting megabytes of payload), with ids drawn from the sequence first so callers
 can point at the rows (campaign recipients); elsewhere (SQLite) by ``bulk_create``.
-Writers call these in their own transaction and ``wake`` the sender after its commit.
+Events and their deliveries go in by one statement on PostgreSQL, however many
+(``write_events``: a batch of 1,000 events is one round trip, and a single event is
+a statement PostgreSQL has prepared). Writers call these in their own transaction and
+``wake`` the sender after its commit.
 """
 
+import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -31,19 +37,62 @@ def initial_state(webhook: Webhook, now: datetime) -> tuple[str, datetime | None
     return DeliveryStatus.NOT_TRIGGERED, None
 
 
-def write_for_event(event: Event, webhooks: Iterable[Webhook], now=None) -> int:
-    """Write one delivery of ``event`` to each of ``webhooks`` (each webhook's
-    ``is_active`` is read); return how many are due now."""
+class EventsWritten(NamedTuple):
+    """What ``write_events`` wrote: each event's new id (None where its idempotency key
+    belonged to an event already stored) and how many deliveries are due now."""
+
+    ids: list[int | None]
+    pending: int
+
+
+def write_events(
+    events: Sequence[tuple[int, Any, str, datetime]],
+    recipients: Mapping[int, tuple[str, Sequence[tuple[int, bool]]]],
+    *,
+    guard: tuple[str, Any] | None = None,
+    now: datetime | None = None,
+) -> EventsWritten | None:
+    """Write ``events``, each ``(event type id, payload, idempotency key or "",
+    occurred_at)``, and one delivery per webhook of ``recipients[event type id]``
+    (``(category, [(webhook id, is_active)])``) in the state of ``initial_state``.
+
+    An event whose key is stored already is skipped (the key's unique constraint decides,
+    so concurrent writers of one key write it once); keys must not repeat within
+    ``events``. On PostgreSQL, one statement writes them all, and only while the SQL
+    condition ``guard`` (with its one parameter) holds: ``None`` is returned when it did
+    not, and nothing was written. Elsewhere, INSERTs in the caller's transaction.
+    """
+    if not events:
+        return EventsWritten([], 0)
     now = now or timezone.now()
-    kind = event.event_type
-    deliveries = [
-        _new(
-            webhook, now, source=Source.EVENT, event=event, event_type=kind, category=kind.category
-        )
-        for webhook in webhooks
+    # A delivery's state depends on its webhook's is_active alone: two calls, not one a row.
+    states = {active: initial_state(Webhook(is_active=active), now) for active in (True, False)}
+    rows = [
+        _Recipient(type_id, webhook_id, category, *states[is_active])
+        for type_id, (category, webhooks) in recipients.items()
+        for webhook_id, is_active in webhooks
     ]
-    Delivery.objects.bulk_create(deliveries)
-    return sum(1 for d in deliveries if d.status == DeliveryStatus.PENDING)
+    if _copies():
+        ids = _insert_events(events, rows, guard, now)
+        if ids is None:
+            return None
+    else:
+        ids = _create_events(events, rows, now)
+    due = Counter(row.event_type_id for row in rows if row.status == DeliveryStatus.PENDING)
+    pending = sum(
+        due[type_id] for event_id, (type_id, *_) in zip(ids, events, strict=True) if event_id
+    )
+    return EventsWritten(ids, pending)
+
+
+class _Recipient(NamedTuple):
+    """One delivery of each event of a type: to whom, and in which state."""
+
+    event_type_id: int
+    webhook_id: int
+    category: str
+    status: str
+    next_attempt_at: datetime | None
 
 
 def write_payloads(
@@ -156,4 +205,187 @@ def _copy(template: Delivery, count: int, bodies: Iterable[str]) -> list[int]:
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for delivery_id, body in zip(ids, bodies, strict=True):
                 copy.write_row((delivery_id, body, *values))
+    return ids
+
+
+def _insert_events(
+    events: Sequence[tuple[int, Any, str, datetime]],
+    rows: Sequence[_Recipient],
+    guard: tuple[str, Any] | None,
+    now: datetime,
+) -> list[int | None] | None:
+    """One statement: the events (ids drawn in their order; keys inserted in key order,
+    so two writers of overlapping keys take them in the same order and never deadlock)
+    and, joined on their type, the deliveries of those inserted."""
+    field = Event._meta.get_field("occurred_at")
+    times: dict[datetime, str] = {}  # Most events of a batch happened "now": one each.
+    for *_, occurred_at in events:
+        if occurred_at not in times:
+            times[occurred_at] = field.get_db_prep_save(occurred_at, connection).isoformat()
+    params = [
+        # The events as one JSON text: a single parameter that PostgreSQL parses, rather
+        # than thousands of values quoted one by one.
+        json.dumps(
+            [
+                (type_id, payload, key, times[occurred_at])
+                for type_id, payload, key, occurred_at in events
+            ]
+        ),
+        *([guard[1]] if guard else []),
+        *_defaults(Event, {"created_at": now}),
+        # The recipients by column, an array each.
+        *([row[i] for row in rows] for i in range(len(_Recipient._fields))),
+        *_defaults(Delivery, {"source": Source.EVENT, "created_at": now, "updated_at": now}),
+    ]
+    with _server_binding_cursor() as cursor:
+        cursor.execute(_events_sql(guard[0] if guard else "true"), params)
+        found = cursor.fetchall()
+    if found and found[-1][1] is None:
+        return None  # The guard failed: nothing was written.
+    ids: list[int | None] = [None] * len(events)
+    for n, event_id in found:
+        ids[n - 1] = event_id
+    return ids
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """Sends the parameters apart from the statement, which PostgreSQL prepares once per
+    connection: an emit then spares parsing and planning its statement (Django turns
+    psycopg's automatic preparing off, for PgBouncer's sake), and quoting its arrays."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _server_binding_cursor():
+    """Django's cursor over a ``_PreparingCursor``: its queries are counted and logged,
+    and its errors mapped, as any other's."""
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    cursor = _PreparingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
+
+
+# What an event brings, and what a recipient row gives each of its deliveries; every
+# other column of the models is written as a new instance leaves it (its default), so a
+# new field with a default needs nothing here.
+EVENT_GIVEN = ("id", "event_type", "payload", "idempotency_key", "occurred_at")
+DELIVERY_GIVEN = ("id", "event", "event_type", "webhook", "category", "status", "next_attempt_at")
+
+
+@functools.cache
+def _events_sql(condition: str) -> str:
+    """The statement of ``_insert_events``: its text depends on the models alone."""
+    quote = connection.ops.quote_name
+    event, delivery = Event._meta, Delivery._meta
+
+    def columns(meta, names):
+        return ", ".join(quote(meta.get_field(name).column) for name in names)
+
+    def others(model, given):
+        return [f for f in model._meta.concrete_fields if f.name not in given]
+
+    event_others = others(Event, EVENT_GIVEN)
+    delivery_others = others(Delivery, DELIVERY_GIVEN)
+    casts = {name: delivery.get_field(name).db_type(connection) for name in DELIVERY_GIVEN[2:]}
+    return f"""
+        WITH input AS MATERIALIZED (
+            -- The sequence found once (an InitPlan), not once a row.
+            SELECT nextval((SELECT pg_get_serial_sequence('{event.db_table}', 'id')::regclass))
+                AS id, i.n,
+                (i.e->>0)::bigint AS event_type_id, (i.e->1)::jsonb AS payload,
+                i.e->>2 AS idempotency_key, (i.e->>3)::timestamptz AS occurred_at
+            FROM json_array_elements(%s::json) WITH ORDINALITY AS i(e, n)
+        ),
+        allowed AS (SELECT {condition} AS ok),
+        e AS (
+            INSERT INTO {event.db_table} (
+                {columns(event, EVENT_GIVEN)}{"".join(", " + quote(f.column) for f in event_others)}
+            )
+            SELECT id, event_type_id, payload, idempotency_key, occurred_at
+                {"".join(f", %s::{f.db_type(connection)}" for f in event_others)}
+            FROM input WHERE (SELECT ok FROM allowed)
+            ORDER BY idempotency_key, n
+            ON CONFLICT (idempotency_key) WHERE NOT (idempotency_key = '') DO NOTHING
+            RETURNING id, event_type_id
+        ),
+        recipient AS (
+            SELECT * FROM unnest(
+                %s::{casts["event_type"]}[], %s::{casts["webhook"]}[], %s::{casts["category"]}[],
+                %s::{casts["status"]}[], %s::{casts["next_attempt_at"]}[]
+            ) AS r(event_type_id, webhook_id, category, status, next_attempt_at)
+        ),
+        d AS (
+            INSERT INTO {delivery.db_table} (
+                {columns(delivery, DELIVERY_GIVEN[1:])}
+                {"".join(", " + quote(f.column) for f in delivery_others)}
+            )
+            SELECT e.id, r.event_type_id, r.webhook_id, r.category, r.status, r.next_attempt_at
+                {"".join(f", %s::{f.db_type(connection)}" for f in delivery_others)}
+            FROM e JOIN recipient r ON r.event_type_id = e.event_type_id
+        )
+        SELECT n, id FROM input WHERE id IN (SELECT id FROM e)
+        UNION ALL SELECT 0, NULL FROM allowed WHERE NOT ok
+    """
+
+
+def _defaults(model, values: Mapping[str, Any]) -> list:
+    """The database values of the columns ``_events_sql`` leaves to ``model``'s defaults,
+    with ``values`` in place of some."""
+    given = EVENT_GIVEN if model is Event else DELIVERY_GIVEN
+    prepared = _prepared_defaults(model, given)
+    return [values.get(name, value) for name, value in prepared]
+
+
+@functools.cache
+def _prepared_defaults(model, given: tuple[str, ...]) -> list[tuple[str, Any]]:
+    fields = [f for f in model._meta.concrete_fields if f.name not in given]
+    return [(f.name, f.get_db_prep_save(f.get_default(), connection)) for f in fields]
+
+
+def _create_events(
+    events: Sequence[tuple[int, Any, str, datetime]],
+    rows: Sequence[_Recipient],
+    now: datetime,
+) -> list[int | None]:
+    """The same by INSERTs (SQLite): the caller's transaction holds the database's write
+    lock, so the keys found stored now are still the stored ones at the commit."""
+    keys = [key for _, _, key, _ in events if key]
+    taken = set(
+        Event.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
+    )
+    new = [
+        Event(
+            event_type_id=type_id,
+            payload=payload,
+            idempotency_key=key,
+            occurred_at=occurred_at,
+            created_at=now,
+        )
+        for type_id, payload, key, occurred_at in events
+        if not key or key not in taken
+    ]
+    Event.objects.bulk_create(new)
+    created = iter(new)
+    ids = [None if key and key in taken else next(created).pk for _, _, key, _ in events]
+    by_type: dict[int, list[_Recipient]] = {}
+    for row in rows:
+        by_type.setdefault(row.event_type_id, []).append(row)
+    Delivery.objects.bulk_create(
+        Delivery(
+            event=event,
+            webhook_id=row.webhook_id,
+            event_type_id=row.event_type_id,
+            category=row.category,
+            status=row.status,
+            next_attempt_at=row.next_attempt_at,
+            source=Source.EVENT,
+            created_at=now,
+            updated_at=now,
+        )
+        for event in new
+        for row in by_type.get(event.event_type_id, ())
+    )
     return ids

@@ -22,3 +22,17 @@ def test_the_docs_page_loads_swagger_ui_from_our_static_files(admin_client):
         assert url.startswith("/static/"), url  # no CDN, nothing from another origin
         assert finders.find(url.removeprefix("/static/")), url
     assert "cdn" not in page.lower()
+
+
+def test_the_schema_lists_every_endpoint_of_the_api(admin_client):
+    schema = admin_client.get("/api/v1/openapi.json").json()
+    operations = {(path, method) for path, ops in schema["paths"].items() for method in ops}
+    assert operations == {
+        ("/api/v1/events", "post"),
+        ("/api/v1/events/batch", "post"),
+        ("/api/v1/workspace/webhooks/{webhook_id}/stats", "get"),
+        ("/api/v1/profiles", "post"),
+        ("/api/v1/segments", "get"),
+        ("/api/v1/segments/preview", "post"),
+        ("/api/v1/segments/{segment_id}/members", "get"),
+    }

@@ -372,3 +372,276 @@ def test_the_openapi_schema_documents_the_events_endpoint(admin_client):
     [security] = operation["security"]
     scheme = schema["components"]["securitySchemes"][next(iter(security))]
     assert scheme == {"type": "http", "scheme": "bearer"}
+
+
+# POST /api/v1/events/batch
+
+BATCH_URL = "/api/v1/events/batch"
+
+
+def post_batch(client, events, key, **headers):
+    headers["Authorization"] = f"Bearer {key}"
+    data = events if isinstance(events, str | bytes) else json.dumps({"events": events})
+    return client.post(BATCH_URL, data, content_type="application/json", headers=headers)
+
+
+def test_a_batch_answers_a_result_per_event_in_order(client, raw_key, event_type):
+    active = make_webhook(event_types=[event_type])
+    paused = make_webhook(event_types=[event_type], is_active=False)
+    events = [event_body(payload={"n": n}) for n in range(3)]
+
+    response = post_batch(client, events, raw_key)
+
+    assert response.status_code == 202
+    answer = response.json()
+    assert (answer["created"], answer["duplicates"], answer["errors"]) == (3, 0, 0)
+    results = answer["results"]
+    assert [r["status"] for r in results] == ["created"] * 3
+    stored = {e.pk: e.payload for e in Event.objects.all()}
+    assert [stored[r["event"]["id"]] for r in results] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert results[0]["event"] == {
+        "id": results[0]["event"]["id"],
+        "event_type": "license.assigned",
+        "occurred_at": results[0]["event"]["occurred_at"],
+        "idempotency_key": None,
+        "deliveries": 2,
+        "duplicate": False,
+    }
+    statuses = set(Delivery.objects.values_list("webhook", "status"))
+    assert statuses == {(active.pk, "pending"), (paused.pk, "not_triggered")}
+    assert Delivery.objects.count() == 6
+
+
+def test_a_bad_event_fails_alone_in_its_place(client, raw_key, event_type):
+    events = [
+        event_body(payload={"n": 0}),
+        event_body(event_type="x.y"),
+        event_body(payload=["not", "an", "object"]),
+        event_body(occurred_at="2026-11-20T08:00:00Z"),
+        "not an object",
+        event_body(payload={"n": 5}, extra=1),
+        event_body(payload={"n": 6}),
+    ]
+
+    response = post_batch(client, events, raw_key)
+
+    assert response.status_code == 202
+    answer = response.json()
+    assert [r["status"] for r in answer["results"]] == [
+        "created", "error", "error", "error", "error", "error", "created",
+    ]  # fmt: skip
+    assert (answer["created"], answer["errors"]) == (2, 5)
+    errors = [r.get("errors") for r in answer["results"]]
+    prefix = ["body", "payload", "events"]
+    assert errors[1] == [
+        {
+            "loc": [*prefix, 1, "event_type"],
+            "msg": "Unknown event type 'x.y'; add it to the event-type catalog first",
+            "type": "unknown_event_type",
+        }
+    ]
+    assert errors[2] == [
+        {
+            "loc": [*prefix, 2, "payload"],
+            "msg": "Input should be a valid dictionary",
+            "type": "dict_type",
+        }
+    ]
+    assert errors[3][0]["loc"] == [*prefix, 3, "occurred_at"]
+    assert errors[3][0]["type"] == "identity_required"
+    assert errors[4][0]["loc"] == [*prefix, 4]
+    assert errors[5][0]["loc"] == [*prefix, 5, "extra"]
+    assert sorted(e.payload["n"] for e in Event.objects.all()) == [0, 6]
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "msg"),
+    [
+        (event_body(payload={"a": "\x00"}), "payload", "NUL character"),
+        (event_body(idempotency_key="k\x00"), "idempotency_key", "NUL character"),
+        (event_body(payload={"a": json.loads("[" * 100 + "]" * 100)}), "payload", "deeper than"),
+        (event_body(identity="u", occurred_at="10000-01-01T00:00:00Z"), "occurred_at", ""),
+        (event_body(identity="u", occurred_at="0001-01-01T00:00+01:00"), "occurred_at", "9999"),
+        (event_body(idempotency_key="k" * 201), "idempotency_key", "at most 200"),
+    ],
+    ids=["nul", "nul-key", "deep", "year-10000", "year-0", "long-key"],
+)
+def test_an_event_the_single_endpoint_refuses_is_an_error_in_a_batch(
+    client, raw_key, event_type, event, field, msg
+):
+    response = post_batch(client, [event, event_body()], raw_key)
+
+    assert response.status_code == 202
+    bad, good = response.json()["results"]
+    assert good["status"] == "created"
+    assert bad["status"] == "error"
+    [error] = bad["errors"]
+    assert error["loc"] == ["body", "payload", "events", 0, field]
+    assert msg in error["msg"]
+    assert Event.objects.count() == 1
+
+
+def test_a_lone_surrogate_in_a_batch_is_an_error_of_its_event(client, raw_key, event_type):
+    body = '{"events": [{"event_type": "license.assigned", "payload": {"a": "\\ud800"}}]}'
+    [result] = post_batch(client, body, raw_key).json()["results"]
+    assert result["errors"][0]["loc"] == ["body", "payload", "events", 0, "payload"]
+    assert "surrogate" in result["errors"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"events": [{"event_type": "license.assigned", "payload": {"a": NaN}}]}',
+        '{"events": [{"event_type": "license.assigned", "payload": {"a": ' + "1" * 5000 + "}}]}",
+        '{"events": [',
+    ],
+    ids=["nan", "huge-integer", "truncated"],
+)
+def test_a_batch_that_is_not_storable_json_answers_422(client, raw_key, event_type, body):
+    response = post_batch(client, body, raw_key)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["type"] == "json_invalid"
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ({"events": []}, "too_short"),
+        ({"events": [event_body()] * 1001}, "too_long"),
+        ({}, "missing"),
+        ([event_body()], "model_type"),
+        ({"events": [event_body()], "other": 1}, "extra_forbidden"),
+    ],
+    ids=["empty", "over-1000", "no-events", "a-list", "unknown-field"],
+)
+def test_a_batch_of_the_wrong_shape_answers_422(client, raw_key, event_type, body, kind):
+    response = post_batch(client, json.dumps(body), raw_key)
+    assert response.status_code == 422
+    assert kind in {error["type"] for error in response.json()["detail"]}
+    assert not Event.objects.exists()
+
+
+def test_a_batch_of_1000_events_is_accepted(client, raw_key, event_type):
+    make_webhook(event_types=[event_type])
+    response = post_batch(client, [event_body(payload={"n": n}) for n in range(1000)], raw_key)
+    assert response.status_code == 202
+    assert response.json()["created"] == 1000
+    assert Delivery.objects.count() == 1000
+
+
+def test_a_batch_over_2_mib_answers_413(client, raw_key, event_type):
+    pad = "x" * (200 * 1024)
+    body = json.dumps({"events": [event_body(payload={"pad": pad}) for _ in range(11)]})
+    assert len(body) > 2 * 1024 * 1024
+    response = post_batch(client, body, raw_key)
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "The request body is larger than 2048 KiB (2097152 bytes)."
+    }
+    assert not Event.objects.exists()
+
+
+def test_an_event_over_256_kib_is_an_error_in_a_batch(client, raw_key, event_type):
+    big = json.loads(padded_body(MAX_PAYLOAD_BYTES + 1))
+    fits = json.loads(padded_body(MAX_PAYLOAD_BYTES - 100))
+    response = post_batch(client, [big, fits], raw_key)
+
+    assert response.status_code == 202
+    too_big, fine = response.json()["results"]
+    assert too_big["errors"] == [
+        {
+            "loc": ["body", "payload", "events", 0],
+            "msg": "The event is larger than 256 KiB.",
+            "type": "too_large",
+        }
+    ]
+    assert fine["status"] == "created"
+
+
+def test_repeated_keys_in_a_batch_and_before_it_are_duplicates(client, raw_key, event_type):
+    make_webhook(event_types=[event_type])
+    earlier = post(client, event_body(idempotency_key="order-1"), raw_key).json()
+    events = [
+        event_body(idempotency_key="order-1", payload={"again": 1}),
+        event_body(idempotency_key="order-2", payload={"first": 2}),
+        event_body(idempotency_key="order-2", payload={"again": 2}),
+    ]
+
+    answer = post_batch(client, events, raw_key).json()
+
+    assert [r["status"] for r in answer["results"]] == ["duplicate", "created", "duplicate"]
+    again, first, second = (r["event"] for r in answer["results"])
+    assert again == {**earlier, "duplicate": True}
+    assert second == {**first, "duplicate": True}
+    assert Event.objects.get(idempotency_key="order-2").payload == {"first": 2}
+    assert (answer["created"], answer["duplicates"]) == (1, 2)
+    assert Delivery.objects.count() == 2
+
+
+def test_user_events_in_a_batch_behave_as_on_the_single_endpoint(client, raw_key, event_type):
+    from campaigns.models import ProfileEvent
+
+    make_webhook(event_types=[event_type])
+    events = [
+        {"event_type": "Charged", "payload": {"amount": 1}, "identity": "u-1"},
+        event_body(identity="u-2", idempotency_key="o-1", occurred_at="2026-11-20T08:00:00Z"),
+        event_body(identity="u-2", idempotency_key="o-1"),
+        {"event_type": "Charged", "payload": {}, "identity": "u-1", "idempotency_key": "k"},
+        event_body(),
+    ]
+
+    results = post_batch(client, events, raw_key).json()["results"]
+
+    assert [r["status"] for r in results] == ["created", "created", "duplicate", "error", "created"]
+    charged, delivered, duplicate, _, plain = (r.get("event") for r in results)
+    assert (charged["id"], charged["deliveries"], charged["recorded_for_profile"]) == (
+        None,
+        0,
+        True,
+    )
+    assert delivered["occurred_at"] == "2026-11-20T08:00:00Z"
+    assert (delivered["deliveries"], delivered["identity"]) == (1, "u-2")
+    assert duplicate == {**delivered, "duplicate": True, "recorded_for_profile": False}
+    assert results[3]["errors"][0]["loc"] == ["body", "payload", "events", 3, "idempotency_key"]
+    assert "identity" not in plain
+    recorded = ProfileEvent.objects.order_by("pk").values_list("profile__identity", "name")
+    assert list(recorded) == [("u-1", "Charged"), ("u-2", "license.assigned")]
+
+
+def test_a_batch_needs_a_key(client, event_type):
+    response = client.post(
+        BATCH_URL, json.dumps({"events": [event_body()]}), content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert not Event.objects.exists()
+
+
+def test_a_batch_rejects_get(client, raw_key):
+    response = client.get(BATCH_URL, headers={"Authorization": f"Bearer {raw_key}"})
+    assert response.status_code == 405
+
+
+def test_the_openapi_schema_documents_the_batch_endpoint(admin_client):
+    schema = admin_client.get("/api/v1/openapi.json").json()
+    operation = schema["paths"]["/api/v1/events/batch"]["post"]
+    assert set(operation["responses"]) == {"202", "401", "413", "422"}
+    components = schema["components"]["schemas"]
+    assert set(components["BatchIn"]["properties"]) == {"events"}
+    assert set(components["BatchOut"]["properties"]) == {
+        "created",
+        "duplicates",
+        "errors",
+        "results",
+    }
+    assert set(components["BatchResultOut"]["properties"]) == {"status", "event", "errors"}
+
+
+def test_a_lone_surrogate_in_a_large_batch_is_an_error_of_its_event(client, raw_key, event_type):
+    pad = "x" * (200 * 1024)
+    events = [event_body(payload={"pad": pad}) for _ in range(2)]
+    body = json.dumps({"events": events})[:-2] + ', {"event_type": "license.assigned", '
+    body += '"payload": {"a": "\\ud800"}}]}'
+    results = post_batch(client, body, raw_key).json()["results"]
+    assert [r["status"] for r in results] == ["created", "created", "error"]

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from deliveries.engine import writes
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatusCount
-from tests.factories import make_campaign, make_webhook
+from tests.factories import make_campaign, make_event_type, make_webhook
+from webhooks.models import Event
 
 PAYLOADS = [
     {"targetId": 7, "profiles": [{"Email": "ünï@example.com", "n": 1.5}]},
@@ -155,3 +156,58 @@ def test_unsent_bodies_count_as_failed_deliveries_only(db):
         .filter(n__gt=0)
     )
     assert counts == {"failed": 2}
+
+
+def event_rows(kind, *keys):
+    now = timezone.now()
+    return [(kind.pk, {"key": key}, key, now) for key in keys]
+
+
+@pytest.mark.parametrize("path", ["default", "inserts"])
+def test_events_get_a_delivery_per_recipient_in_its_initial_state(db, request, path):
+    if path == "inserts":
+        request.getfixturevalue("by_inserts")
+    kind = make_event_type()
+    active, paused = make_webhook(), make_webhook(is_active=False)
+    recipients = {kind.pk: (kind.category, [(active.pk, True), (paused.pk, False)])}
+
+    written = writes.write_events(event_rows(kind, "a", ""), recipients)
+
+    assert written.pending == 2
+    assert all(written.ids)
+    states = set(Delivery.objects.values_list("event_id", "webhook_id", "status", "source"))
+    assert states == {
+        (event_id, webhook.pk, status, "event")
+        for event_id in written.ids
+        for webhook, status in ((active, "pending"), (paused, "not_triggered"))
+    }
+
+
+@pytest.mark.parametrize("path", ["default", "inserts"])
+def test_an_event_whose_key_is_stored_is_skipped(db, request, path):
+    if path == "inserts":
+        request.getfixturevalue("by_inserts")
+    kind, webhook = make_event_type(), make_webhook()
+    recipients = {kind.pk: (kind.category, [(webhook.pk, True)])}
+    [first] = writes.write_events(event_rows(kind, "a"), recipients).ids
+
+    written = writes.write_events(event_rows(kind, "b", "a"), recipients)
+
+    assert written.ids[1] is None and written.ids[0] not in (None, first)
+    assert written.pending == 1
+    assert Event.objects.get(idempotency_key="a").pk == first
+    assert Delivery.objects.count() == 2
+
+
+@only_on_postgresql
+def test_events_are_written_only_while_the_guard_holds(db, django_assert_num_queries):
+    kind, webhook = make_event_type(), make_webhook()
+    recipients = {kind.pk: (kind.category, [(webhook.pk, True)])}
+
+    with django_assert_num_queries(1):
+        refused = writes.write_events(event_rows(kind, "a"), recipients, guard=("%s = 2", 1))
+        assert refused is None
+    assert not Event.objects.exists() and not Delivery.objects.exists()
+
+    written = writes.write_events(event_rows(kind, "a"), recipients, guard=("%s = 2", 2))
+    assert written.pending == 1 and Delivery.objects.count() == 1
