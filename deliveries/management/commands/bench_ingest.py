@@ -10,7 +10,9 @@
 Each stage prints its events/s, the p50/p95 latency of one call (a batch, or a
 request) and the CPU time an event cost in each process (Linux ``/proc``): the web
 server's workers, the database's backends serving this database, and this process
-(the client threads, or ``emit_many`` itself). On a shared machine the rate says how
+(the client threads, or ``emit_many`` itself). The clients speak HTTP with the standard
+library's ``http.client`` on kept-alive connections: they share the machine with the
+server, and ``requests`` cost a millisecond of CPU a call. On a shared machine the rate says how
 busy the machine was; the CPU times say what the work costs. The last line is
 ``emit_many_per_s=... post_per_s=... batch_per_s=...``.
 
@@ -21,6 +23,8 @@ afterwards, with the wake-ups left in the broker. Runs on PostgreSQL (DATABASE_U
 use a scratch database and broker.
 """
 
+import http.client
+import json
 import os
 import statistics
 import subprocess
@@ -100,34 +104,31 @@ class Command(BaseCommand):
     def _post_single(self, base: str, raw_key: str, options) -> float:
         posts, clients = options["posts"], options["clients"]
 
-        def work(session: requests.Session, n: int) -> None:
-            response = session.post(
-                f"{base}/api/v1/events",
-                json={"event_type": EVENT_TYPE, "payload": {**PAYLOAD, "n": n}},
-                timeout=30,
-            )
-            if response.status_code != 202:
-                raise CommandError(f"POST /api/v1/events: {response.status_code} {response.text}")
+        def work(post: Post, n: int) -> None:
+            body = {"event_type": EVENT_TYPE, "payload": {**PAYLOAD, "n": n}}
+            status, answer = post("/api/v1/events", body)
+            if status != 202:
+                raise CommandError(f"POST /api/v1/events: {status} {answer}")
 
         self.cpu = _Cpu(web=self.web)
-        elapsed, latencies = _run(clients, posts, raw_key, work)
+        elapsed, latencies = _run(base, clients, posts, raw_key, work)
         return self._report(f"POST /api/v1/events ({clients} clients)", posts, elapsed, latencies)
 
     def _post_batches(self, base: str, raw_key: str, options) -> float:
         batches, batch, clients = options["batch_posts"], options["batch"], options["clients"]
 
-        def work(session: requests.Session, n: int) -> None:
+        def work(post: Post, n: int) -> None:
             body = {
                 "events": [
                     {"event_type": EVENT_TYPE, "payload": {**PAYLOAD, "n": i}} for i in range(batch)
                 ]
             }
-            response = session.post(f"{base}/api/v1/events/batch", json=body, timeout=120)
-            if response.status_code != 202 or response.json()["created"] != batch:
-                raise CommandError(f"POST /api/v1/events/batch: {response.status_code}")
+            status, answer = post("/api/v1/events/batch", body)
+            if status != 202 or json.loads(answer)["created"] != batch:
+                raise CommandError(f"POST /api/v1/events/batch: {status}")
 
         self.cpu = _Cpu(web=self.web)
-        elapsed, latencies = _run(clients, batches, raw_key, work)
+        elapsed, latencies = _run(base, clients, batches, raw_key, work)
         label = f"POST /api/v1/events/batch ({batch} each, {clients} clients)"
         return self._report(label, batches * batch, elapsed, latencies)
 
@@ -161,19 +162,32 @@ class Command(BaseCommand):
         wakeups.clear()
 
 
+# POST a JSON body to a path of the server; (status, response body).
+Post = Callable[[str, dict], tuple[int, bytes]]
+
+
 def _run(
-    clients: int, calls: int, raw_key: str, work: Callable[[requests.Session, int], None]
+    base: str, clients: int, calls: int, raw_key: str, work: Callable[[Post, int], None]
 ) -> tuple[float, list[float]]:
     """Make ``calls`` calls of ``work`` from ``clients`` threads, each with its own
-    keep-alive session; return the time they took and each call's latency."""
+    kept-alive connection to ``base``; return the time they took and each call's latency."""
     latencies: list[float] = []
     failures: list[BaseException] = []
     counter = iter(range(calls))
     lock = threading.Lock()
 
+    host, port = base.removeprefix("http://").split(":")
+    headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
+
     def client() -> None:
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Bearer {raw_key}"
+        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+
+        def post(path: str, body: dict) -> tuple[int, bytes]:
+            connection.request("POST", path, json.dumps(body).encode(), headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+
+        try:
             while True:
                 with lock:
                     n = next(counter, None)
@@ -181,11 +195,13 @@ def _run(
                     return
                 began = time.perf_counter()
                 try:
-                    work(session, n)
+                    work(post, n)
                 except Exception as error:  # noqa: BLE001 - reported after the threads stop
                     failures.append(error)
                     return
                 latencies.append(time.perf_counter() - began)
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()

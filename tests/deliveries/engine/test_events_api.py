@@ -2,14 +2,16 @@ import json
 import logging
 
 import pytest
+from django.db import connection
 from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
 from django.utils import timezone
 
 from deliveries.engine.emit import MAX_PAYLOAD_BYTES
 from deliveries.models import Delivery, DeliveryStatus
 from tests.factories import make_event_type, make_webhook
-from webhooks.models import ApiKey, Event
+from webhooks.models import LAST_USED_PRECISION, ApiKey, Event
 
 URL = "/api/v1/events"
 
@@ -74,6 +76,19 @@ def test_it_marks_the_key_as_used(client, raw_key, event_type):
     before = timezone.now()
     post(client, event_body(), raw_key)
     assert ApiKey.objects.get().last_used_at >= before
+
+
+def test_it_writes_the_keys_last_use_at_most_once_a_minute(client, raw_key, event_type):
+    post(client, event_body(), raw_key)
+    first = ApiKey.objects.get().last_used_at
+    with CaptureQueriesContext(connection) as captured:
+        post(client, event_body(), raw_key)
+    assert ApiKey.objects.get().last_used_at == first
+    assert not [q for q in captured if q["sql"].startswith('UPDATE "webhooks_apikey"')]
+
+    ApiKey.objects.update(last_used_at=first - LAST_USED_PRECISION)
+    post(client, event_body(), raw_key)
+    assert ApiKey.objects.get().last_used_at > first
 
 
 def test_it_needs_no_csrf_token(raw_key, event_type):
