@@ -286,8 +286,13 @@ class ApiKey(models.Model):
         """The live key ``raw_key`` is, or None. Its "last used" is written at most once
         per ``LAST_USED_PRECISION``: a write (and a commit waiting on the disk) on every
         request made every API request queue on this one row."""
-        found = cls.objects.filter(key_hash=hash_api_key(raw_key), revoked_at=None).order_by()
-        key = next(iter(found[:1]), None)
+        # Raw SQL: every API request asks this, and building the ORM's query was a fifth
+        # of an event's time in the web server.
+        found = cls.objects.raw(
+            f"SELECT * FROM {cls._meta.db_table} WHERE key_hash = %s AND revoked_at IS NULL",
+            [hash_api_key(raw_key)],
+        )
+        key = next(iter(found), None)
         if key is None:
             return None
         now = timezone.now()
