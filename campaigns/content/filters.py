@@ -26,6 +26,8 @@ from campaigns.content.budget import (
 )
 
 _MISSING = object()  # a uniq key the item does not have
+# The C encoder of json.dumps(..., ensure_ascii=False) for one string.
+_encode_string = json.encoder.encode_basestring
 
 # Filters whose left value is a list they walk (python-liquid flattens nested lists five
 # levels deep first, so a list of a hundred references to one big list is a big list).
@@ -46,13 +48,18 @@ def bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     step by step.
     """
     precheck = _PRECHECKS.get(name)
+    checked, sequence, concat = (
+        name not in _CHEAP_FILTERS,
+        name in _SEQUENCE_FILTERS,
+        name == "concat",
+    )
 
     @wraps(func)  # keeps with_context / with_environment, which python-liquid reads
     def bounded(left: object, *args: Any, **kwargs: Any) -> Any:
-        if name not in _CHEAP_FILTERS:
-            _check_input(left, sequence=name in _SEQUENCE_FILTERS)
+        if checked:
+            _check_input(left, sequence=sequence)
             for arg in args:
-                _check_input(arg, sequence=name == "concat")
+                _check_input(arg, sequence=concat)
         if precheck:
             precheck(left, *args)
         result = func(left, *args, **kwargs)
@@ -67,6 +74,13 @@ def _too_big(message: str) -> FilterBudgetError:
 
 
 def _check_input(value: object, *, sequence: bool) -> None:
+    kind = type(value)
+    if kind is str:
+        if len(value) > MAX_STRING_CHARS:
+            raise _too_big(f"A text over {MAX_STRING_CHARS // 1024:,} KiB cannot be filtered.")
+        return
+    if kind is bool or value is None or kind is float or kind is Undefined:
+        return  # nothing to size
     if isinstance(value, str):
         if len(value) > MAX_STRING_CHARS:
             raise _too_big(f"A text over {MAX_STRING_CHARS // 1024:,} KiB cannot be filtered.")
@@ -88,6 +102,13 @@ def _check_int(value: int) -> None:
 
 
 def _check_result(value: object) -> None:
+    kind = type(value)
+    if kind is str:
+        if len(value) > MAX_STRING_CHARS:
+            raise _too_big(f"A filter's result is over {MAX_STRING_CHARS // 1024:,} KiB.")
+        return
+    if kind is bool or value is None or kind is float or kind is Undefined:
+        return
     if isinstance(value, str):
         if len(value) > MAX_STRING_CHARS:
             raise _too_big(f"A filter's result is over {MAX_STRING_CHARS // 1024:,} KiB.")
@@ -135,6 +156,9 @@ def json_filter(value: object, indent: object = None) -> str:
     spaces = int_arg(indent) if indent else None
     if spaces is not None and not 0 <= spaces <= MAX_JSON_INDENT:
         raise _too_big(f"The json filter indents by at most {MAX_JSON_INDENT} spaces.")
+    scalar = _json_scalar(value)
+    if scalar is not None:
+        return scalar
     encoder = json.JSONEncoder(
         ensure_ascii=False, allow_nan=False, default=_jsonable, indent=spaces
     )
@@ -145,6 +169,27 @@ def json_filter(value: object, indent: object = None) -> str:
             raise _too_big(f"The JSON is over {MAX_STRING_CHARS // 1024:,} KiB.")
         pieces.append(piece)
     return "".join(pieces)
+
+
+def _json_scalar(value: object) -> str | None:
+    """What the encoder below makes of a string, an int, a boolean, None or a missing
+    property (a template's usual ``| json``), without its Python-level walk; None for
+    anything else. A string over the limit is refused as the encoder's one piece is."""
+    kind = type(value)
+    if kind is str:
+        if len(value) > MAX_STRING_CHARS:  # its JSON is longer still
+            raise _too_big(f"The JSON is over {MAX_STRING_CHARS // 1024:,} KiB.")
+        text = _encode_string(value)
+        if len(text) > MAX_STRING_CHARS:
+            raise _too_big(f"The JSON is over {MAX_STRING_CHARS // 1024:,} KiB.")
+        return text
+    if kind is int:
+        return int.__repr__(value) if value.bit_length() <= MAX_INT_BITS else None
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None or kind is Undefined:
+        return "null"
+    return None
 
 
 def _jsonable(value: object) -> object:

@@ -12,7 +12,10 @@ Memory stays flat: one chunk of profiles at a time.
 Profile-variables payloads are built in SQL and written by COPY on PostgreSQL
 (``fanout_copy``); custom Liquid bodies, and everything on SQLite, are built in Python
 by the run's ``Composer`` (``fanout_orm``), where a batch whose template or linked
-content fails becomes one failed delivery and the run goes on.
+content fails becomes one failed delivery and the run goes on. On PostgreSQL those
+bodies keep the profile-variables pace: the profiles' columns come with the segment's
+chunks (read by the other connection), and each chunk's transaction runs in a thread
+of its own while the next chunk renders (``_Writes``).
 
 When the segment is built on an action, each target's Event_properties are those of its
 latest qualifying event (``evaluate.qualifying_events``): read in SQL with the entries on
@@ -23,8 +26,10 @@ when bodies are built in Python.
 import hashlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from copy import copy
 from functools import partial
 
 from django.db import connection, connections, transaction
@@ -58,33 +63,50 @@ def run_occurrence(campaign_id: int, occurrence: str, now=None) -> CampaignRun:
     run, _ = CampaignRun.objects.get_or_create(campaign=campaign, occurrence=occurrence)
     if run.status != RunStatus.RUNNING:
         return run  # Done (or stopped) before: an occurrence is sent once.
-    entries: dict[int, str] = {}  # PostgreSQL: each pending target's entry, built in SQL
     # The run's bodies and linked-content cache, unless COPY writes the payloads built in SQL.
     composer = None if _copies(campaign) else Composer(campaign)
     events = _latest_events(campaign, rule, now) if composer else None
-    with _member_chunks(campaign, rule, now, run.cursor) as (count, chunks):
+    with (
+        _member_chunks(campaign, rule, now, run.cursor) as (count, chunks),
+        _writes(campaign, threaded=composer is not None) as writes,
+    ):
         if run.streamed == 0:
             CampaignRun.objects.filter(pk=run.pk).update(members=count)
             run.members = count
-        pending: list[int] = []  # members read but not yet written, ascending
-        for rows in chunks:
-            status = Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
-            if status in (CampaignStatus.PAUSED, CampaignStatus.STOPPED):
-                return _halt(run, status)
-            entries.update(row for row in rows if row[1] is not None)
-            pending += [row[0] for row in rows]
-            pending, capped = _write_ready(
-                campaign, run, pending, entries, composer, events, final=False
-            )
-            if capped:
-                break
-        else:
-            _write_ready(campaign, run, pending, entries, composer, events, final=True)
+        try:
+            _stream(campaign, run, chunks, composer, events, writes)
+        except _Halted as halted:
+            return _halt(run, halted.status)
     CampaignRun.objects.filter(pk=run.pk).update(
         status=RunStatus.COMPLETED, finished_at=timezone.now()
     )
     run.refresh_from_db()
     return run
+
+
+def _stream(
+    campaign: Campaign,
+    run: CampaignRun,
+    chunks: Iterator[list[tuple]],
+    composer: Composer | None,
+    events: Callable[[list[int]], dict[int, dict]] | None,
+    writes: "_Writes",
+) -> None:
+    """Write the members of ``chunks`` as they come; raise _Halted for a campaign paused
+    or stopped meanwhile."""
+    # PostgreSQL: each pending target's entry built in SQL (COPY), or its profile's columns.
+    entries: dict[int, str | tuple] = {}
+    pending: list[int] = []  # members read but not yet written, ascending
+    for rows in chunks:
+        writes.check_status()
+        entries.update(row for row in rows if row[1] is not None)
+        pending += [row[0] for row in rows]
+        pending, capped = _write_ready(
+            campaign, run, pending, entries, composer, events, writes, final=False
+        )
+        if capped:
+            return
+    _write_ready(campaign, run, pending, entries, composer, events, writes, final=True)
 
 
 @contextmanager
@@ -105,8 +127,9 @@ def _member_chunks(campaign: Campaign, rule: rules.Rule, now, after: int):
             finally:
                 chunks.close()  # its cursor, before the table is dropped
         return
-    # Only COPY's payloads use the entries built in SQL; the others read the profiles.
-    select, params = ("NULL", [])
+    # COPY's payloads use the entries built in SQL; bodies built in Python the profile's
+    # columns, read here too, so the writer never waits for them.
+    select, params = (", ".join(f"p.{column}" for column in fanout_orm.PROFILE_COLUMNS), [])
     if _copies(campaign):
         latest = None
         if "Event_properties" in campaign.profile_fields:
@@ -122,6 +145,8 @@ def _member_chunks(campaign: Campaign, rule: rules.Rule, now, after: int):
             with transaction.atomic(), evaluate.snapshot(rule, now) as members:
                 handoff.put(("count", members.count))
                 for rows in members.profile_chunks(select, params, CHUNK, after):
+                    if not _copies(campaign):  # (id, (id, identity, ..., properties))
+                        rows = [(row[0], row[1:]) for row in rows]
                     while not stop.is_set():
                         try:
                             handoff.put(("rows", rows), timeout=0.2)
@@ -208,6 +233,81 @@ def _copies(campaign: Campaign) -> bool:
     return connection.vendor == "postgresql" and campaign.body_mode != BodyMode.CUSTOM
 
 
+class _Writes:
+    """Where each chunk's transaction runs: in the caller's thread, or (``threaded``)
+    in a thread of its own, while the caller builds the next chunk's bodies.
+
+    Bodies built in Python keep a core busy; the chunk's COPYs and commit mostly wait on
+    PostgreSQL. One write at a time, in order, so the run's cursor still only moves
+    forward; the caller keeps the run's counters (the cap reads them) and the writer
+    stores them with the chunk. A write's error is raised in the caller at its next
+    write, or when it waits.
+    """
+
+    def __init__(self, campaign: Campaign, threaded: bool):
+        self.campaign = campaign
+        self.pool = ThreadPoolExecutor(1, "fanout-writes") if threaded else None
+        self.pending: Future | None = None
+
+    def check_status(self) -> None:
+        """Raise _Halted if the campaign was paused or stopped."""
+        status = Campaign.objects.values_list("status", flat=True).get(pk=self.campaign.pk)
+        if status in (CampaignStatus.PAUSED, CampaignStatus.STOPPED):
+            self.wait()
+            raise _Halted(status)
+
+    def run(self, write: Callable[[], None]) -> None:
+        """Run ``write``, or have it run once the last write is committed. Raises _Halted
+        when the campaign was paused or stopped before it, as the chunk was built."""
+        if self.pool is None:
+            write()
+            transaction.on_commit(wake)
+            return
+        self.wait()
+        self.check_status()  # as the synchronous run would have, after the last write
+        self.pending = self.pool.submit(write)
+
+    def wait(self) -> None:
+        """Return once the last write is committed (raising its error, if any)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+            wake()
+
+    def close(self, failed: bool) -> None:
+        if self.pool is None:
+            return
+        try:
+            if failed:
+                with suppress(Exception):  # the caller's error is the one to raise
+                    self.wait()
+            else:
+                self.wait()
+        finally:
+            self.pool.submit(connections.close_all).result()  # the writer's connection
+            self.pool.shutdown()
+
+
+class _Halted(Exception):
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
+
+
+@contextmanager
+def _writes(campaign: Campaign, threaded: bool):
+    # In a thread only where another connection can see (and point at) the campaign and
+    # the run: committed, PostgreSQL's; SQLite's test database lives in one connection.
+    threaded = threaded and connection.vendor == "postgresql" and not connection.in_atomic_block
+    writes = _Writes(campaign, threaded)
+    try:
+        yield writes
+    except BaseException:
+        writes.close(failed=True)
+        raise
+    writes.close(failed=False)
+
+
 def _write_ready(
     campaign: Campaign,
     run: CampaignRun,
@@ -215,6 +315,7 @@ def _write_ready(
     entries: dict,
     composer: Composer | None,
     events: Callable[[list[int]], dict[int, dict]] | None,
+    writes: _Writes,
     final: bool,
 ) -> tuple[list[int], bool]:
     """Write the members of ``pending`` that fill whole payloads (all of them when
@@ -223,7 +324,10 @@ def _write_ready(
     Payloads never straddle a write, and the run's cursor is the last member written,
     so a resumed run rebuilds exactly the payloads that were not written.
     """
-    control = {pk for pk in pending if in_control(campaign.pk, pk, campaign.control_percent)}
+    campaign_id, percent = campaign.pk, campaign.control_percent
+    control = (
+        {pk for pk in pending if in_control(campaign_id, pk, percent)} if percent > 0 else set()
+    )
     targets = [pk for pk in pending if pk not in control]
     capped = False
     if campaign.target_cap is not None and len(targets) >= campaign.target_cap - run.targets:
@@ -241,19 +345,30 @@ def _write_ready(
     written = targets[:count]
     # Bodies built in Python are built before the transaction: linked content may wait
     # on other servers, and nothing should be held open meanwhile.
-    built = fanout_orm.build(composer, written, campaign.batch_size, events) if composer else None
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # A chunk lost in a crash is lost with its cursor (one transaction), and the
-            # resumed run writes it again: no need to wait for each commit's flush.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        held = [pk for pk in handled if pk in control]
-        targeted = [(pk, entries.pop(pk, None)) for pk in written]
-        _write(campaign, run, handled, targeted, held, composer, built)
-        for pk in held:
-            entries.pop(pk, None)
-    transaction.on_commit(wake)
+    built = None
+    if composer:
+        rows = [entries[pk] for pk in written if pk in entries] if entries else None
+        built = fanout_orm.build(composer, written, campaign.batch_size, events, rows)
+    held = [pk for pk in handled if pk in control]
+    targeted = [(pk, entries.pop(pk, None)) for pk in written]
+    for pk in held:
+        entries.pop(pk, None)
+    # A writer in its own thread counts on a copy; this thread's run moves on as the
+    # write is handed over, for the cap.
+    counted = run if writes.pool is None else copy(run)
+
+    def write() -> None:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # A chunk lost in a crash is lost with its cursor (one transaction), and
+                # the resumed run writes it again: no need to wait for each commit's flush.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+            _write(campaign, counted, handled, targeted, held, composer, built)
+
+    writes.run(write)
+    if counted is not run:
+        _count(run, handled, sum(len(item.profile_ids) for item in built), held, len(built))
     return [pk for pk in pending if pk > boundary], capped
 
 
@@ -275,11 +390,7 @@ def _write(
         sent = len(targets)
     else:
         payloads, sent = fanout_orm.write(campaign, run, built or [], control)
-    run.streamed += len(handled)
-    run.targets += sent
-    run.control += len(control)
-    run.payloads += payloads
-    run.cursor = handled[-1]
+    _count(run, handled, sent, control, payloads)
     CampaignRun.objects.filter(pk=run.pk).update(
         streamed=run.streamed,
         targets=run.targets,
@@ -287,6 +398,14 @@ def _write(
         payloads=run.payloads,
         cursor=run.cursor,
     )
+
+
+def _count(run: CampaignRun, handled: list[int], sent: int, control: list, payloads: int) -> None:
+    run.streamed += len(handled)
+    run.targets += sent
+    run.control += len(control)
+    run.payloads += payloads
+    run.cursor = handled[-1]
 
 
 def _halt(run: CampaignRun, status: str) -> CampaignRun:

@@ -9,6 +9,7 @@ reason and an attempt saying why (``engine.write_unsent``: log and stats count i
 any failed attempt), and the run goes on.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
@@ -40,19 +41,24 @@ def build(
     targets: list[int],
     size: int,
     events: Callable[[list[int]], dict[int, dict]] | None = None,
+    rows: list[tuple] | None = None,
 ) -> list[Built]:
     """The payloads of ``targets`` (ascending profile ids) in batches of ``size``, with
     each one's Event_properties from ``events`` (one query for all of them), if given.
-    A profile deleted since the segment was read is left out."""
-    rows = Profile.objects.filter(pk__in=targets).order_by("pk").values_list(*PROFILE_COLUMNS)
-    profiles = list(rows)
+    ``rows`` are the targets' PROFILE_COLUMNS when the segment's read gave them
+    (properties as JSON text); else they are read here, and a profile deleted since the
+    segment was read is left out."""
+    profiles = _profiles(targets) if rows is None else rows
+    properties = _decoded([row[-1] for row in profiles])
     found = events(targets) if events and targets else {}
     built = []
     for start in range(0, len(profiles), size):
         batch = profiles[start : start + size]
         recipients = [
-            Recipient(identity, email, object_id, push_token, properties or {}, found.get(pk))
-            for pk, identity, email, object_id, push_token, properties in batch
+            Recipient(identity, email, object_id, push_token, data or {}, found.get(pk))
+            for (pk, identity, email, object_id, push_token, _), data in zip(
+                batch, properties[start : start + size], strict=True
+            )
         ]
         item = Built([row[0] for row in batch])
         try:
@@ -61,6 +67,29 @@ def build(
             item.failure = error
         built.append(item)
     return built
+
+
+def _profiles(targets: list[int]) -> list[tuple]:
+    """The PROFILE_COLUMNS of the profiles of ``targets``, by id."""
+    if connection.vendor != "postgresql" or not targets:
+        rows = Profile.objects.filter(pk__in=targets).order_by("pk")
+        return list(rows.values_list(*PROFILE_COLUMNS))
+    # One array parameter rather than 5,000 placeholders, which psycopg spends longer
+    # splitting out of the query text than PostgreSQL spends finding the rows.
+    columns = ", ".join(PROFILE_COLUMNS)
+    table = Profile._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE id = ANY(%s) ORDER BY id", [targets])
+        return cursor.fetchall()
+
+
+def _decoded(properties: list) -> list:
+    """The profiles' ``properties``, decoded from the JSON text plain queries give (the
+    ORM decodes it the same way; its own rows are decoded already), in one json.loads
+    for all: a call for each spends more in the call than in the parse."""
+    if all(type(text) is str for text in properties):
+        return json.loads(f"[{','.join(properties)}]")
+    return [json.loads(text) if isinstance(text, str) else text for text in properties]
 
 
 def write(
