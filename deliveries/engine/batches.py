@@ -16,7 +16,7 @@ from django.db import connection
 
 from deliveries.engine import limits
 from deliveries.engine.record import record
-from deliveries.engine.sender import build_request, send
+from deliveries.engine.sender import build_request, delivery_body, send
 from deliveries.models import Delivery
 from webhooks.models import SystemSettings
 
@@ -98,8 +98,15 @@ class Sending:
         return len(self.futures)
 
     def submit(self, deliveries: list[Delivery], slots: dict[int, limits.Slot] | None = None):
+        # The deliveries of one event to several endpoints send the same bytes: encode once.
+        event_bodies: dict[int, bytes] = {}
         for delivery in deliveries:
-            request = build_request(delivery)
+            body = None
+            if delivery.event_id is not None:
+                body = event_bodies.get(delivery.event_id)
+                if body is None:
+                    body = event_bodies[delivery.event_id] = delivery_body(delivery)
+            request = build_request(delivery, body=body)
             slot = slots.get(delivery.pk) if slots else None
             self.futures[executor().submit(send, request)] = (delivery, request, slot)
 

@@ -2,9 +2,9 @@
 
 Claims do not take the oldest due deliveries whatever they are. They take, per endpoint
 with due work, as many as the slots it was dealt (``deliveries.engine.limits``), the
-longest due first, in one statement on PostgreSQL (a ``LATERAL`` subquery per endpoint,
-``FOR UPDATE SKIP LOCKED``). An endpoint that is failing gets one probe when its probe is
-due; one that is disabled gets nothing, and its deliveries wait without using retries.
+longest due first, in one statement on PostgreSQL (``claim.claim_per_endpoint``). An
+endpoint that is failing gets one probe when its probe is due; one that is disabled gets
+nothing, and its deliveries wait without using retries.
 """
 
 import random
@@ -13,13 +13,13 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from deliveries.engine import limits
-from deliveries.engine.claim import claim, claim_locked
-from deliveries.models import WAITING_STATUSES, Delivery
+from deliveries.engine.claim import claim, claim_per_endpoint
+from deliveries.models import Delivery
 from webhooks.models import Health, Webhook
 
 
@@ -93,35 +93,11 @@ def _reserve_probe(webhook_id: int, now, lease: float) -> bool:
 def _claim_counts(counts: dict[int, int], now) -> list[Delivery]:
     """Claim up to ``counts[webhook_id]`` due deliveries of each endpoint."""
     counts = {webhook_id: n for webhook_id, n in counts.items() if n > 0}
-    if not counts:
-        return []
+    if connection.vendor == "postgresql":
+        return claim_per_endpoint(counts, now)
     due = Delivery.objects.due(now)
-    if connection.vendor != "postgresql":
-        return [
-            delivery
-            for webhook_id, n in counts.items()
-            for delivery in claim(due.filter(webhook_id=webhook_id).order_by("next_attempt_at"), n)
-        ]
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(CLAIM_SQL, [list(counts), list(counts.values()), now])
-            rows = cursor.fetchall()
-        return claim_locked(rows, due)
-
-
-# Per endpoint, its n longest-due deliveries that no other claimer holds; the columns are
-# claim.ROW_FIELDS. Served by the delivery_due_webhook index.
-CLAIM_SQL = f"""
-SELECT d.id, w.timeout_seconds, d.status, d.attempt_count, w.max_retries
-FROM unnest(%s::bigint[], %s::int[]) AS g(webhook_id, n)
-JOIN {Webhook._meta.db_table} w ON w.id = g.webhook_id
-CROSS JOIN LATERAL (
-    SELECT id, status, attempt_count FROM {Delivery._meta.db_table} d
-    WHERE d.webhook_id = g.webhook_id
-      AND d.status IN ({", ".join(f"'{status}'" for status in WAITING_STATUSES)})
-      AND d.next_attempt_at <= %s
-    ORDER BY d.next_attempt_at
-    LIMIT g.n
-    FOR UPDATE OF d SKIP LOCKED
-) d
-"""
+    return [
+        delivery
+        for webhook_id, n in counts.items()
+        for delivery in claim(due.filter(webhook_id=webhook_id).order_by("next_attempt_at"), n)
+    ]

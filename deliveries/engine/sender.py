@@ -1,24 +1,32 @@
 """One HTTP try of one delivery: build the signed request, send it, classify the outcome.
 
 Also ``fetch``, the guarded GET a campaign's linked content is read with: the same
-session, outbound guard, deadline and vocabulary of failures as a delivery.
+connection pools, outbound guard, deadline and vocabulary of failures as a delivery.
 
 Nothing here touches the database; ``claim`` and ``record`` do.
 """
 
+import base64
 import json
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
+import urllib3.exceptions
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
-from urllib3.exceptions import NameResolutionError
+from urllib3 import HTTPResponse
+from urllib3.exceptions import (
+    HTTPError,
+    LocationValueError,
+    NameResolutionError,
+    NewConnectionError,
+)
 
-from deliveries.engine.http import deadline, thread_session
+from deliveries.engine.http import deadline, pool_manager
 from deliveries.engine.storable import MAX_RESPONSE_BODY, short, storable_body, storable_headers
 from deliveries.models import Delivery, FailureReason, Source
 from webhooks.destinations import BlockedDestination, url_problem
@@ -92,10 +100,13 @@ def url_with_query(url: str, query: str) -> str:
     return urlunsplit(parts._replace(query=joined))
 
 
-def build_request(delivery: Delivery, timestamp: int | None = None) -> OutgoingRequest:
-    """The signed request of ``delivery``: what ``send`` sends and ``record`` records."""
+def build_request(
+    delivery: Delivery, timestamp: int | None = None, body: bytes | None = None
+) -> OutgoingRequest:
+    """The signed request of ``delivery``: what ``send`` sends and ``record`` records.
+    ``body`` is its ``delivery_body`` when the caller has it already."""
     webhook = delivery.webhook
-    body = delivery_body(delivery)
+    body = delivery_body(delivery) if body is None else body
     timestamp = int(time.time()) if timestamp is None else timestamp
     headers = {
         "Content-Type": delivery.content_type,
@@ -168,25 +179,17 @@ def _send(request: OutgoingRequest, started_at: datetime) -> AttemptResult:
             failure_reason=FailureReason.INVALID_URL,
             failure_detail=problem,
         )
+    headers = request.headers
+    if request.auth:
+        headers = {**headers, "Authorization": basic_auth(*request.auth)}
     started = time.monotonic()
     with deadline(request.timeout) as limit:
         try:
-            response = thread_session().post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                auth=request.auth,
-                timeout=(request.timeout, request.timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-            try:
-                result = _read_response(response)
-            finally:
-                response.close()
-        except (requests.RequestException, OSError) as error:
+            response = _open("POST", request.url, request.body, headers, request.timeout)
+            result = _read_response(response)
+        except (HTTPError, OSError) as error:
             reason, detail = _classify(error)
-            if limit.fired:
+            if limit.expired:
                 reason = FailureReason.TIMEOUT
                 detail = f"no complete response within {request.timeout} s"
             result = AttemptResult(success=False, failure_reason=reason, failure_detail=detail)
@@ -195,21 +198,59 @@ def _send(request: OutgoingRequest, started_at: datetime) -> AttemptResult:
     return result
 
 
-def _read_response(response: requests.Response) -> AttemptResult:
-    chunks, size, truncated = [], 0, False
-    for chunk in response.iter_content(16 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_RESPONSE_BODY:
-            truncated = True
-            break
-    raw = b"".join(chunks)[:MAX_RESPONSE_BODY]
+def basic_auth(username: str, password: str) -> str:
+    """The ``Authorization`` value of HTTP basic auth (Latin-1, as browsers send it; a
+    name outside it raises ``UnicodeEncodeError``)."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode("latin-1")).decode()
+
+
+def _open(method: str, url: str, body: bytes | None, headers: dict, timeout: float):
+    """Send one request (redirects not followed, no retry) and return the answer with
+    its body unread: read it with ``_read_body`` inside the same ``deadline``."""
+    return pool_manager().urlopen(
+        method,
+        url,
+        body=body,
+        headers=headers,
+        redirect=False,
+        retries=False,
+        timeout=timeout,
+        preload_content=False,
+    )
+
+
+def _read_body(response: HTTPResponse, limit: int) -> tuple[bytes, bool]:
+    """(up to ``limit`` bytes of the body, whether there was more), and let go of the
+    connection (``_let_go``)."""
+    chunks, size, more = [], 0, False
+    try:
+        while chunk := response.read(16 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                more = True
+                break
+    finally:
+        _let_go(response)
+    return b"".join(chunks)[:limit], more
+
+
+def _let_go(response: HTTPResponse) -> None:
+    """Give the connection back to its pool: kept alive when the answer was read to its
+    end, closed when bytes of it are left unread (or reading failed)."""
+    if not response.isclosed():
+        response.close()
+    response.release_conn()
+
+
+def _read_response(response: HTTPResponse) -> AttemptResult:
+    raw, truncated = _read_body(response, MAX_RESPONSE_BODY)
     body, encoding = storable_body(raw)
-    headers, headers_truncated = storable_headers(response.raw.headers.items())
-    success = 200 <= response.status_code < 300
+    headers, headers_truncated = storable_headers(response.headers.items())
+    success = 200 <= response.status < 300
     result = AttemptResult(
         success=success,
-        response_code=response.status_code,
+        response_code=response.status,
         response_headers=headers,
         response_headers_truncated=headers_truncated,
         response_body=body,
@@ -218,8 +259,8 @@ def _read_response(response: requests.Response) -> AttemptResult:
     )
     if not success:
         result.failure_reason = FailureReason.HTTP_ERROR
-        result.failure_detail = f"HTTP {response.status_code}"
-        if 300 <= response.status_code < 400:
+        result.failure_detail = f"HTTP {response.status}"
+        if 300 <= response.status < 400:
             result.failure_detail += " (redirects are not followed)"
     return result
 
@@ -241,36 +282,22 @@ def fetch(url: str, timeout: float, max_bytes: int) -> Fetched:
     problem = url_problem(url)
     if problem:
         raise FetchFailed(f"Invalid URL: {problem}")
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json, text/*;q=0.9"}
     with deadline(timeout) as limit:
         try:
-            response = thread_session().get(
-                url,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json, text/*;q=0.9"},
-                timeout=(timeout, timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-            try:
-                return _fetched(response, max_bytes)
-            finally:
-                response.close()
-        except (requests.RequestException, OSError) as error:
+            response = _open("GET", url, None, headers, timeout)
+            if not 200 <= response.status < 300:
+                _let_go(response)
+                raise FetchFailed(f"HTTP {response.status}")
+            body, more = _read_body(response, max_bytes)
+        except (HTTPError, OSError) as error:
             detail = _classify(error)[1]
-            if limit.fired:
+            if limit.expired:
                 detail = f"no complete answer within {timeout} s"
             raise FetchFailed(detail) from error
-
-
-def _fetched(response: requests.Response, max_bytes: int) -> Fetched:
-    if not 200 <= response.status_code < 300:
-        raise FetchFailed(f"HTTP {response.status_code}")
-    chunks, size = [], 0
-    for chunk in response.iter_content(16 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > max_bytes:
-            raise FetchFailed(f"the answer is larger than {max_bytes // 1024} KiB")
-    return Fetched(response.headers.get("Content-Type", ""), b"".join(chunks))
+    if more:
+        raise FetchFailed(f"the answer is larger than {max_bytes // 1024} KiB")
+    return Fetched(response.headers.get("Content-Type", ""), body)
 
 
 def _classify(error: BaseException) -> tuple[str, str]:
@@ -288,10 +315,14 @@ def _classify(error: BaseException) -> tuple[str, str]:
             return FailureReason.DNS_ERROR, "the host name could not be resolved"
         if isinstance(item, ConnectionRefusedError):
             return FailureReason.CONNECTION_REFUSED, "the receiver refused the connection"
-    if isinstance(error, requests.exceptions.SSLError):
-        return FailureReason.TLS_ERROR, short(error)
-    if isinstance(error, requests.exceptions.Timeout):
+    for item in chain:
+        if isinstance(item, urllib3.exceptions.SSLError | ssl.SSLError):
+            return FailureReason.TLS_ERROR, short(item)
+    # urllib3's NewConnectionError is a ConnectTimeoutError: ask about it first.
+    if isinstance(error, NewConnectionError):
+        return FailureReason.CONNECTION_ERROR, short(error)
+    if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
         return FailureReason.TIMEOUT, "the receiver did not answer in time"
-    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+    if isinstance(error, LocationValueError):
         return FailureReason.INVALID_URL, short(error)
     return FailureReason.CONNECTION_ERROR, short(error)

@@ -30,6 +30,7 @@ def test_bench_log_times_every_view_of_the_log(seeded):
         "search_webhook_name",
         "event_type_status_sort_code",
         "page_3_by_keyset",
+        "attempts_log",
         "detail_view",
     ]
     assert lines[-1].startswith("max_median_ms=")

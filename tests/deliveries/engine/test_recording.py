@@ -4,6 +4,8 @@ once, and one that cannot be recorded never holds back the others."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -127,3 +129,31 @@ def test_a_poisoned_answer_beside_a_healthy_one_records_both_once(receiver, star
     assert DeliveryAttempt.objects.count() == 6
     assert len(receiver.received("/nul-header")) == 3
     assert len(receiver.received("/ok")) == 3
+
+
+def recorded_statements(deliveries) -> int:
+    ok = AttemptResult(
+        success=True,
+        started_at=timezone.now(),
+        response_code=200,
+        response_headers={"Content-Type": "text/plain", "X-Note": "é"},
+        response_body="ok",
+        duration_ms=3,
+    )
+    results = [(d, build_request(d), ok) for d in deliveries]
+    system = SystemSettings.load()
+    with CaptureQueriesContext(connection) as queries:
+        record(results, system)
+    return len([q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))])
+
+
+def test_a_group_is_recorded_in_the_same_statements_whatever_its_size(event_type):
+    make_webhook(event_types=[event_type])
+    for n in range(35):
+        emit(event_type.name, {"n": n})
+    assert recorded_statements(claim_due(5)) == recorded_statements(claim_due(30))
+    attempt = DeliveryAttempt.objects.order_by("id").last()
+    assert attempt.response_headers == {"Content-Type": "text/plain", "X-Note": "é"}
+    assert attempt.request_headers["X-Webhook-Event"] == "license.assigned"
+    assert attempt.trigger == "automatic" and attempt.success and attempt.duration_ms == 3
+    assert Delivery.objects.filter(status="success").count() == 35
