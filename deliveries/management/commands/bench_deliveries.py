@@ -48,7 +48,7 @@ class Command(BaseCommand):
             "--emitters", type=int, default=4, help="threads emitting, like API servers"
         )
         parser.add_argument(
-            "--ingest-batch", type=int, default=1, help="events per ingest call (latency unit)"
+            "--ingest-batch", type=int, default=100, help="events per ingest call (latency unit)"
         )
         parser.add_argument(
             "--bare-requests", type=int, default=5000, help="requests of each bare client run"
