@@ -92,6 +92,10 @@ class Delivery(models.Model):
         related_name="deliveries",
         db_index=False,
     )
+    # A copy of the event's type (the log filters on this table alone), checked where it
+    # is copied from: the event's own foreign key. No constraint of its own, which would
+    # be one more check, and one more lock on the type's row, for every delivery written.
+    # Django's SET_NULL still clears it when a type is deleted.
     event_type = models.ForeignKey(
         "webhooks.EventType",
         null=True,
@@ -99,6 +103,7 @@ class Delivery(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     category = models.CharField(max_length=50, blank=True)
     # Campaign deliveries carry their own batched payload; event deliveries send the event's.
@@ -242,9 +247,11 @@ class DeliveryAttempt(models.Model):
     delivery = models.ForeignKey(
         Delivery, on_delete=models.CASCADE, related_name="attempts", db_index=False
     )
-    # Denormalised from the delivery for stats and the retention purge.
+    # Denormalised from the delivery for stats and the retention purge; the delivery's own
+    # foreign key checks it, so no constraint here (a check and a row lock per attempt).
+    # Django's CASCADE still deletes a webhook's attempts with it.
     webhook = models.ForeignKey(
-        "webhooks.Webhook", on_delete=models.CASCADE, related_name="attempts"
+        "webhooks.Webhook", on_delete=models.CASCADE, related_name="attempts", db_constraint=False
     )
     number = models.PositiveIntegerField()
     attempted_at = models.DateTimeField(default=timezone.now)
