@@ -11,7 +11,7 @@ import math
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import requests
@@ -57,6 +57,18 @@ def bench_payload(n: int) -> dict:
     return {"n": n, "text": "benchmark payload " * 8}
 
 
+def run_threads(targets: Sequence[Callable[[], None]]) -> float:
+    """Run each of ``targets`` in a thread of its own, all at once; return the seconds
+    from the first start to the last end."""
+    threads = [threading.Thread(target=target) for target in targets]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def ingest_batch(payloads: list[dict]) -> None:
     """One ingest call's worth of events (``--ingest-batch`` of them): one ``emit_many``,
     as the batch events API makes it."""
@@ -84,13 +96,7 @@ def ingest(events: int, threads: int, batch: int = 1) -> Timed:
         finally:
             connections.close_all()  # this thread's own
 
-    workers = [threading.Thread(target=run, args=(batches[i::threads],)) for i in range(threads)]
-    started = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_threads([lambda i=i: run(batches[i::threads]) for i in range(threads)])
     if errors:
         raise errors[0]
     return Timed(events, elapsed, latencies)

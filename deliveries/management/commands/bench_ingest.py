@@ -40,6 +40,7 @@ from django.db import connection
 
 from config.celery import app
 from deliveries.bench.processes import free_port
+from deliveries.bench.throughput import run_threads
 from deliveries.engine import NewEvent, emit_many, wakeups
 from webhooks.models import ApiKey, EventType, Webhook
 
@@ -203,13 +204,7 @@ def _run(
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_threads([client] * clients)
     if failures:
         raise CommandError(str(failures[0]))
     return elapsed, latencies
