@@ -15,7 +15,7 @@ by the run's ``Composer`` (``fanout_orm``), where a batch whose template or link
 content fails becomes one failed delivery and the run goes on. On PostgreSQL those
 bodies keep the profile-variables pace: the profiles' columns come with the segment's
 chunks (read by the other connection), and each chunk's transaction runs in a thread
-of its own while the next chunk renders (``_Writes``).
+of its own while the next chunk renders (``fanout_writes``).
 
 When the segment is built on an action, each target's Event_properties are those of its
 latest qualifying event (``evaluate.qualifying_events``): read in SQL with the entries on
@@ -27,7 +27,6 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from copy import copy
 from functools import partial
@@ -40,7 +39,7 @@ from campaigns.content.payload import PROFILE_FIELDS
 from campaigns.models import BodyMode, Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.segments import evaluate, rules
 from campaigns.sending import fanout_copy, fanout_orm
-from deliveries.engine import wake
+from campaigns.sending.fanout_writes import Halted, Writes, writing
 
 # Members per transaction: large enough to amortise the round trips, small enough that
 # a chunk's profiles and payloads stay a few megabytes.
@@ -68,14 +67,14 @@ def run_occurrence(campaign_id: int, occurrence: str, now=None) -> CampaignRun:
     events = _latest_events(campaign, rule, now) if composer else None
     with (
         _member_chunks(campaign, rule, now, run.cursor) as (count, chunks),
-        _writes(campaign, threaded=composer is not None) as writes,
+        writing(campaign, threaded=composer is not None) as writes,
     ):
         if run.streamed == 0:
             CampaignRun.objects.filter(pk=run.pk).update(members=count)
             run.members = count
         try:
             _stream(campaign, run, chunks, composer, events, writes)
-        except _Halted as halted:
+        except Halted as halted:
             return _halt(run, halted.status)
     CampaignRun.objects.filter(pk=run.pk).update(
         status=RunStatus.COMPLETED, finished_at=timezone.now()
@@ -90,9 +89,9 @@ def _stream(
     chunks: Iterator[list[tuple]],
     composer: Composer | None,
     events: Callable[[list[int]], dict[int, dict]] | None,
-    writes: "_Writes",
+    writes: Writes,
 ) -> None:
-    """Write the members of ``chunks`` as they come; raise _Halted for a campaign paused
+    """Write the members of ``chunks`` as they come; raise Halted for a campaign paused
     or stopped meanwhile."""
     # PostgreSQL: each pending target's entry built in SQL (COPY), or its profile's columns.
     entries: dict[int, str | tuple] = {}
@@ -233,81 +232,6 @@ def _copies(campaign: Campaign) -> bool:
     return connection.vendor == "postgresql" and campaign.body_mode != BodyMode.CUSTOM
 
 
-class _Writes:
-    """Where each chunk's transaction runs: in the caller's thread, or (``threaded``)
-    in a thread of its own, while the caller builds the next chunk's bodies.
-
-    Bodies built in Python keep a core busy; the chunk's COPYs and commit mostly wait on
-    PostgreSQL. One write at a time, in order, so the run's cursor still only moves
-    forward; the caller keeps the run's counters (the cap reads them) and the writer
-    stores them with the chunk. A write's error is raised in the caller at its next
-    write, or when it waits.
-    """
-
-    def __init__(self, campaign: Campaign, threaded: bool):
-        self.campaign = campaign
-        self.pool = ThreadPoolExecutor(1, "fanout-writes") if threaded else None
-        self.pending: Future | None = None
-
-    def check_status(self) -> None:
-        """Raise _Halted if the campaign was paused or stopped."""
-        status = Campaign.objects.values_list("status", flat=True).get(pk=self.campaign.pk)
-        if status in (CampaignStatus.PAUSED, CampaignStatus.STOPPED):
-            self.wait()
-            raise _Halted(status)
-
-    def run(self, write: Callable[[], None]) -> None:
-        """Run ``write``, or have it run once the last write is committed. Raises _Halted
-        when the campaign was paused or stopped before it, as the chunk was built."""
-        if self.pool is None:
-            write()
-            transaction.on_commit(wake)
-            return
-        self.wait()
-        self.check_status()  # as the synchronous run would have, after the last write
-        self.pending = self.pool.submit(write)
-
-    def wait(self) -> None:
-        """Return once the last write is committed (raising its error, if any)."""
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending.result()
-            wake()
-
-    def close(self, failed: bool) -> None:
-        if self.pool is None:
-            return
-        try:
-            if failed:
-                with suppress(Exception):  # the caller's error is the one to raise
-                    self.wait()
-            else:
-                self.wait()
-        finally:
-            self.pool.submit(connections.close_all).result()  # the writer's connection
-            self.pool.shutdown()
-
-
-class _Halted(Exception):
-    def __init__(self, status: str):
-        super().__init__(status)
-        self.status = status
-
-
-@contextmanager
-def _writes(campaign: Campaign, threaded: bool):
-    # In a thread only where another connection can see (and point at) the campaign and
-    # the run: committed, PostgreSQL's; SQLite's test database lives in one connection.
-    threaded = threaded and connection.vendor == "postgresql" and not connection.in_atomic_block
-    writes = _Writes(campaign, threaded)
-    try:
-        yield writes
-    except BaseException:
-        writes.close(failed=True)
-        raise
-    writes.close(failed=False)
-
-
 def _write_ready(
     campaign: Campaign,
     run: CampaignRun,
@@ -315,7 +239,7 @@ def _write_ready(
     entries: dict,
     composer: Composer | None,
     events: Callable[[list[int]], dict[int, dict]] | None,
-    writes: _Writes,
+    writes: Writes,
     final: bool,
 ) -> tuple[list[int], bool]:
     """Write the members of ``pending`` that fill whole payloads (all of them when
