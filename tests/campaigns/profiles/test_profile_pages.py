@@ -160,7 +160,9 @@ def test_the_profile_page_shows_identity_properties_and_recent_events(admin_clie
     events = response.context["events"]
     assert len(events) == 50 and events[0].name == "Charged"
     assert response.context["event_count"] == 56
-    assert "4.54" not in page  # the oldest events are beyond the latest 50
+    # the oldest events are beyond the latest 50 (matched as shown, not inside a timestamp)
+    assert "app_version</span>: 4.48<" in page
+    assert "app_version</span>: 4.49<" not in page and "app_version</span>: 4.54<" not in page
 
 
 def test_property_values_are_shown_as_text_never_as_markup(admin_client, db):
