@@ -182,6 +182,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         if env_bool("DATABASE_POOL", True)
         else False
     )
+    # Statements are prepared only where the code asks (the emit's, run on every event):
+    # Django's default (None) turns preparing off altogether, and a threshold past any
+    # count keeps psycopg from preparing the rest by itself, for PgBouncer's sake.
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share one file: WAL lets readers proceed while
     # one process writes, and IMMEDIATE transactions wait for the lock instead of failing.

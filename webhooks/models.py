@@ -9,6 +9,7 @@ from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 
+from config.prepared import prepared_cursor
 from webhooks.destinations import MAX_URL_LENGTH, validate_webhook_url
 
 SECRET_PREFIX = "whsec_"
@@ -291,7 +292,7 @@ class ApiKey(models.Model):
         # gives has its other fields deferred (read if ever asked for).
         now = timezone.now()
         stale_before = connection.ops.adapt_datetimefield_value(now - LAST_USED_PRECISION)
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 f"SELECT id, last_used_at IS NULL OR last_used_at < %s FROM {cls._meta.db_table} "
                 "WHERE key_hash = %s AND revoked_at IS NULL",

@@ -9,8 +9,8 @@ time quoting megabytes of payload), with ids drawn from the sequence first so ca
 can point at the rows (campaign recipients); elsewhere (SQLite) by ``bulk_create``.
 Events and their deliveries go in by one statement on PostgreSQL, however many
 (``write_events``: a batch of 1,000 events is one round trip, and a single event is
-a statement PostgreSQL has prepared). Writers call these in their own transaction and
-``wake`` the sender after its commit.
+a statement PostgreSQL has prepared, ``config.prepared``). Writers call these in their
+own transaction and ``wake`` the sender after its commit.
 """
 
 import functools
@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.prepared import prepared_cursor
 from deliveries.engine.record import record_unsent
 from deliveries.models import Delivery, DeliveryStatus, Source
 from webhooks.models import Event, Webhook
@@ -237,7 +237,7 @@ def _insert_events(
         *([row[i] for row in rows] for i in range(len(_Recipient._fields))),
         *_defaults(Delivery, {"source": Source.EVENT, "created_at": now, "updated_at": now}),
     ]
-    with _server_binding_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_events_sql(guard[0] if guard else "true"), params)
         found = cursor.fetchall()
     if found and found[-1][1] is None:
@@ -246,26 +246,6 @@ def _insert_events(
     for n, event_id in found:
         ids[n - 1] = event_id
     return ids
-
-
-class _PreparingCursor(psycopg.Cursor):
-    """Sends the parameters apart from the statement, which PostgreSQL prepares once per
-    connection: an emit then spares parsing and planning its statement (Django turns
-    psycopg's automatic preparing off, for PgBouncer's sake), and quoting its arrays."""
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
-def _server_binding_cursor():
-    """Django's cursor over a ``_PreparingCursor``: its queries are counted and logged,
-    and its errors mapped, as any other's."""
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    cursor = _PreparingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
 
 
 # What an event brings, and what a recipient row gives each of its deliveries; every
