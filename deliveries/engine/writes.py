@@ -32,7 +32,11 @@ from webhooks.models import Event, Webhook
 def initial_state(webhook: Webhook, now: datetime) -> tuple[str, datetime | None]:
     """A new delivery's ``(status, next_attempt_at)``: pending and due ``now`` to an
     active webhook; ``not_triggered``, and never due, to a paused one."""
-    if webhook.is_active:
+    return _state(webhook.is_active, now)
+
+
+def _state(active: bool, now: datetime) -> tuple[str, datetime | None]:
+    if active:
         return DeliveryStatus.PENDING, now
     return DeliveryStatus.NOT_TRIGGERED, None
 
@@ -66,7 +70,7 @@ def write_events(
         return EventsWritten([], 0)
     now = now or timezone.now()
     # A delivery's state depends on its webhook's is_active alone: two calls, not one a row.
-    states = {active: initial_state(Webhook(is_active=active), now) for active in (True, False)}
+    states = {active: _state(active, now) for active in (True, False)}
     rows = [
         _Recipient(type_id, webhook_id, category, *states[is_active])
         for type_id, (category, webhooks) in recipients.items()

@@ -33,13 +33,18 @@ def test_the_emit_and_the_api_key_lookup_run_from_prepared_statements(db):
     make_webhook(event_types=[kind])
     _, raw = ApiKey.issue("ci")
 
+    emits, lookups = "INSERT INTO webhooks_event", "FROM webhooks_apikey WHERE key_hash"
+    # The subscriptions read once (an emit with an outdated cache runs again), and what
+    # the connection ran before, maybe in an earlier test.
+    emit_many([NewEvent("license.assigned", {})])
+    before = runs_of(emits), runs_of(lookups)
+
     for n in range(3):
         assert ApiKey.authenticate(raw) is not None
         [emitted] = emit_many([NewEvent("license.assigned", {"n": n})])
         assert emitted.created and emitted.deliveries == 1
 
-    assert runs_of("INSERT INTO webhooks_event") == 3
-    assert runs_of("FROM webhooks_apikey WHERE key_hash") == 3
+    assert (runs_of(emits), runs_of(lookups)) == (before[0] + 3, before[1] + 3)
 
 
 def test_other_queries_are_not_prepared(db):

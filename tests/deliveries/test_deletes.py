@@ -1,9 +1,11 @@
-"""What goes with a deleted webhook or event type. The copied columns (a delivery's event
-type, an attempt's webhook) have no database constraint of their own: Django's on_delete
-must still do what a constraint would have guarded."""
+"""What goes with a deleted webhook, event or event type. The copied columns (a delivery's
+event type, an attempt's webhook) and a delivery's event (written with it) have no
+database constraint on PostgreSQL: Django's on_delete must still do what a constraint
+would have guarded."""
 
 from deliveries.models import Delivery, DeliveryAttempt
 from tests.factories import make_delivery, make_event_type, make_webhook
+from webhooks.models import Event
 
 
 def test_deleting_a_webhook_deletes_its_deliveries_and_attempts(db):
@@ -26,3 +28,15 @@ def test_deleting_an_event_type_keeps_its_deliveries_without_a_type(db):
     delivery.refresh_from_db()
     assert delivery.event_type_id is None
     assert delivery.attempts.count() == 1
+
+
+def test_deleting_an_event_deletes_its_deliveries_and_attempts(db):
+    kind = make_event_type()
+    gone, kept = (Event.objects.create(event_type=kind, payload={}) for _ in range(2))
+    make_delivery(event=gone, event_type=kind, attempts=2)
+    survivor = make_delivery(event=kept, event_type=kind, attempts=1)
+
+    gone.delete()
+
+    assert list(Delivery.objects.values_list("pk", flat=True)) == [survivor.pk]
+    assert list(DeliveryAttempt.objects.values_list("delivery_id", flat=True)) == [survivor.pk]

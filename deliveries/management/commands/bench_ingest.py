@@ -61,6 +61,9 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=4, help="client threads")
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers")
         parser.add_argument("--web-threads", type=int, default=4, help="threads per worker")
+        parser.add_argument(
+            "--worker-class", default="gthread", help="gunicorn's (sync: one request at a time)"
+        )
 
     def handle(self, **options):
         if connection.vendor != "postgresql":
@@ -69,7 +72,9 @@ class Command(BaseCommand):
         try:
             raw_key = self._setup(options["webhooks"])
             emitted = self._emit_many(options["events"], options["batch"])
-            self.web = _Gunicorn(options["web_workers"], options["web_threads"])
+            self.web = _Gunicorn(
+                options["web_workers"], options["web_threads"], options["worker_class"]
+            )
             with self.web as base:
                 posted = self._post_single(base, raw_key, options)
                 batched = self._post_batches(base, raw_key, options)
@@ -246,8 +251,8 @@ def _cpu_seconds(pid: int) -> float:
 class _Gunicorn:
     """gunicorn serving this project on 127.0.0.1 (DEBUG off), as production runs it."""
 
-    def __init__(self, workers: int, threads: int):
-        self.workers, self.threads = workers, threads
+    def __init__(self, workers: int, threads: int, worker_class: str):
+        self.workers, self.threads, self.worker_class = workers, threads, worker_class
 
     def __enter__(self) -> str:
         port = free_port()
@@ -268,7 +273,7 @@ class _Gunicorn:
                 "config.wsgi",
                 f"--bind=127.0.0.1:{port}",
                 f"--workers={self.workers}",
-                "--worker-class=gthread",
+                f"--worker-class={self.worker_class}",
                 f"--threads={self.threads}",
                 "--timeout=120",
                 "--keep-alive=30",
