@@ -1,11 +1,11 @@
-"""One row of the delivery log, as HTML.
+"""Rows of the delivery log and of the attempts log, as HTML.
 
-The log shows 50 rows, and Django's template engine spent over half of the page's time
+Each log shows 50 rows, and Django's template engine spent over half of the page's time
 on them (a lookup, an escape and a node call for each of some thirty values a row); here
 a row is one f-string. Whatever comes from outside (names, URLs, notices) goes through
 ``escape``; the rest is the portal's own text. ``partials/delivery_row.html`` (the row an
 htmx retry or poll swaps in) and the log page's loop both render rows here, through the
-``delivery_row`` template tag.
+``delivery_row`` template tag; the attempts log through ``attempt_row``.
 """
 
 from collections.abc import Callable
@@ -15,7 +15,7 @@ from html import escape
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from deliveries.models import Delivery, DeliveryStatus, Source
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Source
 
 # While its endpoint is not healthy a due retry waits (deliveries/engine/health.py): a
 # time alone would read as a promise the sender does not keep.
@@ -174,3 +174,32 @@ class RowRenderer:
         if delivery.last_attempt_at is None:
             return '<span class="sub">Not attempted yet</span>'
         return moment(delivery.last_attempt_at, self.now)
+
+
+def attempt_row(attempt: DeliveryAttempt, prefix: str, now: datetime | None = None) -> SafeString:
+    """One row of the attempts log: when, to whom, the outcome, the response, how long,
+    why it was sent, and a link to its delivery."""
+    webhook = attempt.webhook
+    outcome = (
+        '<span class="badge success">Delivered</span>'
+        if attempt.success
+        else '<span class="badge failed">Failed</span>'
+    )
+    reason = (
+        f'<div class="sub">{escape(attempt.get_failure_reason_display())}</div>'
+        if attempt.failure_reason
+        else ""
+    )
+    duration = "—" if attempt.duration_ms is None else f"{attempt.duration_ms:,} ms"
+    number = f'<div class="sub">try {attempt.number}</div>' if attempt.number > 1 else ""
+    return mark_safe(
+        f"<tr>\n  <td>{moment(attempt.attempted_at, now)}</td>\n"
+        f"  <td><strong>{escape(webhook.name)}</strong>"
+        f'<div class="sub mono">{escape(clip(webhook.url, 60))}</div></td>\n'
+        f"  <td>{outcome}</td>\n"
+        f'  <td class="mono">{attempt.response_code or "—"}{reason}</td>\n'
+        f'  <td class="num">{duration}</td>\n'
+        f"  <td>{escape(attempt.get_trigger_display())}{number}</td>\n"
+        f'  <td class="num"><a class="button small" '
+        f'href="{url_of(attempt.delivery_id, "", prefix)}">Delivery</a></td>\n</tr>\n'
+    )

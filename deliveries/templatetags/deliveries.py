@@ -9,6 +9,7 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.forms import ModelChoiceField
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from deliveries.log import rows
@@ -98,6 +99,15 @@ def delivery_row(context, delivery, notice=None):
         )
         context.dicts[0]["_row_renderer"] = renderer
     return renderer.render(delivery, notice)
+
+
+@register.simple_tag(takes_context=True)
+def attempt_row(context, attempt):
+    """One row of the attempts log (``rows.attempt_row``), all of a page's at one time."""
+    now = context.get("_rows_now")
+    if now is None:
+        now = context.dicts[0]["_rows_now"] = timezone.now()
+    return rows.attempt_row(attempt, _log_prefix(), now)
 
 
 def _default_retries(context) -> int:

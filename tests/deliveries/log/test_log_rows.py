@@ -95,3 +95,21 @@ def test_a_retry_refused_shows_its_notice_escaped_in_the_row(admin_client, db):
     assert response.status_code == 409
     row = row_of(response.content.decode(), delivery.pk)
     assert inner(row, '<div class="row-notice" role="alert">').strip()
+
+
+def test_an_attempts_row_reads_what_was_tried_and_keeps_outside_values_text(admin_client, hostile):
+    _, hook = hostile
+    delivery = make_delivery(hook, status="failed", attempts=2, last_response_code=502)
+    second = delivery.attempts.get(number=2)
+    second.duration_ms, second.response_code, second.failure_reason = 12345, 502, "http_error"
+    second.save()
+
+    page = admin_client.get(reverse("deliveries:attempts"), {"range": "24h"}).content.decode()
+
+    assert "<img src=x" not in page
+    rows = re.findall(r"<tr>\s*<td><time.*?</tr>", page, re.S)
+    assert len(rows) == 2
+    [row] = [row for row in rows if "try 2" in row]
+    assert inner(row, "<strong>") == f"Shop {HOSTILE}"
+    assert "12,345 ms" in text(row) and "502" in text(row) and "Failed" in text(row)
+    assert f'href="{LOG}/{delivery.pk}">Delivery</a>' in row
