@@ -2,6 +2,7 @@
 (on the dashboard) the webhooks, each figure with the delivery log link that lists it."""
 
 from datetime import timedelta
+from functools import cache
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -18,12 +19,19 @@ from webhooks.models import Webhook
 
 def log_url(*params: tuple[str, str]) -> str:
     """A link to the delivery log (one row per delivery) filtered by ``params``."""
-    return f"{reverse('deliveries:log')}?{urlencode(params)}"
+    return f"{_path('deliveries:log')}?{urlencode(params)}"
 
 
 def attempts_url(*params: tuple[str, str]) -> str:
     """A link to the attempts log, which counts what the attempt figures count."""
-    return f"{reverse('deliveries:attempts')}?{urlencode(params)}"
+    return f"{_path('deliveries:attempts')}?{urlencode(params)}"
+
+
+@cache
+def _path(name: str, *args) -> str:
+    """``reverse``, once per URL: the dashboard links each of its figures, three per
+    webhook, and ``reverse`` was a tenth of its time."""
+    return reverse(name, args=args)
 
 
 FAILED = ("outcome", "failed")
@@ -157,7 +165,7 @@ def _webhooks(result: Breakdown, form: StatsWindowForm, scope: tuple) -> list[di
             {
                 "webhook": hook,
                 "figures": result.by_webhook[hook.pk],
-                "stats_url": reverse("stats:webhook", args=[hook.pk]) + stats_query,
+                "stats_url": _path("stats:webhook", hook.pk) + stats_query,
                 "log_url": attempts_url(*hook_scope),
                 "failed_url": attempts_url(*hook_scope, FAILED),
             }

@@ -7,6 +7,7 @@ deliveries created in the window, by their status now.
 from collections import defaultdict
 from datetime import UTC, datetime, tzinfo
 
+from django.db import connection
 from django.db.models import Max, Q, QuerySet, Sum, Value
 
 from deliveries.models import (
@@ -66,16 +67,38 @@ def _parts(
 
 
 def _grouped(parts: list[QuerySet], keys: tuple[str, ...], **aggregates) -> list[dict]:
-    """Each part grouped by ``keys`` with ``aggregates``, in one UNION ALL query; a group
-    may come once per part. No keys: one row per part (``values()`` without fields
-    would group by every column, a row per rollup row)."""
+    """Each part grouped by ``keys`` with ``aggregates``, in one UNION ALL query. No
+    keys: one row in all (``values()`` without fields would group by every column, a
+    row per rollup row).
+
+    On PostgreSQL the parts' groups are merged in the same query, and read without the
+    ORM's per-value converters: the dashboard's breakdown was hundreds of rows, a group
+    per part, and their conversion was a fifth of the page's time. Elsewhere (SQLite)
+    a group may come once per part; callers add them up either way."""
     if not keys:
         parts = [part.annotate(whole=Value(True)) for part in parts]
         keys = ("whole",)
     grouped = [part.values(*keys).annotate(**aggregates).order_by() for part in parts]
-    if len(grouped) == 1:
-        return list(grouped[0])
-    return list(grouped[0].union(*grouped[1:], all=True))
+    combined = grouped[0].union(*grouped[1:], all=True) if len(grouped) > 1 else grouped[0]
+    if connection.vendor != "postgresql":
+        return list(combined)
+    quote = connection.ops.quote_name
+    merged = [quote(key) for key in keys]
+    for name, aggregate in aggregates.items():
+        merged.append(f"{MERGE[type(aggregate)].format(quote(name))} AS {quote(name)}")
+    sql, params = combined.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(merged)} FROM ({sql}) AS parts "
+            f"GROUP BY {', '.join(quote(key) for key in keys)}",
+            params,
+        )
+        return [dict(zip((*keys, *aggregates), row, strict=True)) for row in cursor.fetchall()]
+
+
+# How the groups of several parts merge: sums of counts and durations (bigint, as the
+# ORM gives them: a sum of bigints is numeric in PostgreSQL), and maxima.
+MERGE = {Sum: "SUM({})::bigint", Max: "MAX({})"}
 
 
 def summary(
