@@ -15,7 +15,14 @@ from html import escape
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Source
+from deliveries.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    FailureReason,
+    Source,
+    Trigger,
+)
 
 # While its endpoint is not healthy a due retry waits (deliveries/engine/health.py): a
 # time alone would read as a promise the sender does not keep.
@@ -24,6 +31,15 @@ ON_HOLD = {
     "disabled": "on hold: the endpoint is disabled",
 }
 URL_LENGTH = 70
+# The labels of the choices, escaped once (``get_FOO_display`` builds its map each call);
+# a value without a label shows as itself, as there.
+STATUSES = {value: escape(str(label)) for value, label in DeliveryStatus.choices}
+REASONS = {value: escape(str(label)) for value, label in FailureReason.choices}
+TRIGGERS = {value: escape(str(label)) for value, label in Trigger.choices}
+
+
+def _label(labels: dict[str, str], value: str) -> str:
+    return labels.get(value) or escape(str(value))
 
 
 def url_of(pk: int, action: str, prefix: str) -> str:
@@ -123,7 +139,7 @@ class RowRenderer:
             f'    <div class="sub mono">{escape(clip(webhook.url, URL_LENGTH))}</div>\n  </td>\n'
             f"  <td>{self._kind(delivery)}</td>\n"
             f'  <td>\n    <span class="badge {escape(status)}">'
-            f"{escape(delivery.get_status_display())}</span>"
+            f"{_label(STATUSES, status)}</span>"
             f"{self._state(delivery)}{alert}\n  </td>\n"
             f'  <td class="mono">{self._response(delivery)}</td>\n'
             f"  <td>{self._attempted(delivery)}</td>\n"
@@ -164,7 +180,7 @@ class RowRenderer:
     def _response(delivery: Delivery) -> str:
         code = delivery.last_response_code or "—"
         reason = (
-            f'<div class="sub">{escape(delivery.get_last_failure_reason_display())}</div>'
+            f'<div class="sub">{_label(REASONS, delivery.last_failure_reason)}</div>'
             if delivery.last_failure_reason
             else ""
         )
@@ -186,7 +202,7 @@ def attempt_row(attempt: DeliveryAttempt, prefix: str, now: datetime | None = No
         else '<span class="badge failed">Failed</span>'
     )
     reason = (
-        f'<div class="sub">{escape(attempt.get_failure_reason_display())}</div>'
+        f'<div class="sub">{_label(REASONS, attempt.failure_reason)}</div>'
         if attempt.failure_reason
         else ""
     )
@@ -199,7 +215,7 @@ def attempt_row(attempt: DeliveryAttempt, prefix: str, now: datetime | None = No
         f"  <td>{outcome}</td>\n"
         f'  <td class="mono">{attempt.response_code or "—"}{reason}</td>\n'
         f'  <td class="num">{duration}</td>\n'
-        f"  <td>{escape(attempt.get_trigger_display())}{number}</td>\n"
+        f"  <td>{_label(TRIGGERS, attempt.trigger)}{number}</td>\n"
         f'  <td class="num"><a class="button small" '
         f'href="{url_of(attempt.delivery_id, "", prefix)}">Delivery</a></td>\n</tr>\n'
     )
