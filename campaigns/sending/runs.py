@@ -20,7 +20,7 @@ import logging
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -32,12 +32,10 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.sending import fanout, schedule
+from config import advisory
 from webhooks.models import ActivityEntry
 
 logger = logging.getLogger(__name__)
-
-# pg_try_advisory_lock(namespace, campaign id): one run of a campaign at a time.
-LOCK_NAMESPACE = 0x0CA3
 
 
 def recurrence_of(campaign: Campaign) -> schedule.Recurrence:
@@ -110,8 +108,8 @@ def _record_missed(campaign: Campaign, key: str, when: datetime, now: datetime) 
 def run(campaign_id: int, occurrence: str) -> CampaignRun | None:
     """Run one occurrence unless another worker is running this campaign (then None),
     and complete a campaign that has nothing left to send."""
-    with _only_runner(campaign_id) as alone:
-        if not alone:
+    with advisory.alone(advisory.CAMPAIGN_RUN, campaign_id) as only:
+        if not only:
             return None
         try:
             finished = fanout.run_occurrence(campaign_id, occurrence)
@@ -171,25 +169,3 @@ def first_error(error: Exception) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class _only_runner:
-    """A session-level advisory lock on PostgreSQL (the embedded default runs one
-    worker process, so SQLite needs none)."""
-
-    def __init__(self, campaign_id: int):
-        self.key = [LOCK_NAMESPACE, campaign_id]
-        self.held = False
-
-    def __enter__(self) -> bool:
-        if connection.vendor != "postgresql":
-            return True
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key)
-            self.held = cursor.fetchone()[0]
-        return self.held
-
-    def __exit__(self, *exc) -> None:
-        if self.held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)

@@ -1,5 +1,6 @@
 """Retention: delete attempts and deliveries older than the retention period in small
-batches, so no single statement holds locks on the log tables for long."""
+batches, so no single statement holds locks on the log tables for long; one purge at a
+time, whichever beat started it."""
 
 import logging
 from datetime import timedelta
@@ -9,6 +10,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from config import advisory
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.stats import recount
 from webhooks.models import ActivityEntry, Event, SystemSettings
@@ -32,8 +34,22 @@ def _delete_in_batches(queryset, batch_size: int) -> int:
         deleted += len(ids)
 
 
+# Its advisory lock: two purges at once (two beats started by mistake) would pick the
+# same rows, and the second fail on the rollups the first had just recounted.
+PURGE_LOCK = (advisory.MAINTENANCE, 1)
+
+
 def purge_expired(now=None) -> int:
-    """Delete what is older than the retention period; return how many attempts went."""
+    """Delete what is older than the retention period; return how many attempts went
+    (0, at once, while another purge runs)."""
+    with advisory.alone(*PURGE_LOCK) as only:
+        if not only:
+            logger.info("purge_expired: another purge is running; skipped")
+            return 0
+        return _purge(now)
+
+
+def _purge(now=None) -> int:
     now = now or timezone.now()
     batch = settings.DELIVERIES_PURGE_BATCH
     cutoff = now - timedelta(days=SystemSettings.load().retention_days)

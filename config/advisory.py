@@ -1,0 +1,34 @@
+"""One process at a time: PostgreSQL advisory locks for work that must not run twice at
+once (a campaign's run, the retention purge), whichever host or beat started it.
+
+A session-level lock, held until the block ends, so it spans the work's transactions;
+a process that dies loses its connection and with it the lock. The embedded default
+(SQLite) runs one worker and one beat, and needs none: there the block always runs.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+# The first half of a lock's key: what kind of work (the second says which one).
+CAMPAIGN_RUN = 0x0CA3
+MAINTENANCE = 0x0CA4
+
+
+@contextmanager
+def alone(namespace: int, key: int) -> Iterator[bool]:
+    """Whether no other session holds the lock ``(namespace, key)``: True with the lock
+    held until the block ends; False, at once, if another holds it."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
