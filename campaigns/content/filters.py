@@ -74,17 +74,14 @@ def _too_big(message: str) -> FilterBudgetError:
 
 
 def _check_input(value: object, *, sequence: bool) -> None:
-    kind = type(value)
-    if kind is str:
-        if len(value) > MAX_STRING_CHARS:
-            raise _too_big(f"A text over {MAX_STRING_CHARS // 1024:,} KiB cannot be filtered.")
-        return
-    if kind is bool or value is None or kind is float or kind is Undefined:
-        return  # nothing to size
     if isinstance(value, str):
         if len(value) > MAX_STRING_CHARS:
             raise _too_big(f"A text over {MAX_STRING_CHARS // 1024:,} KiB cannot be filtered.")
-    elif isinstance(value, int) and not isinstance(value, bool):
+        return
+    kind = type(value)
+    if kind is bool or value is None or kind is float or kind is Undefined:
+        return  # nothing to size
+    if isinstance(value, int) and not isinstance(value, bool):
         _check_int(value)
     elif isinstance(value, list | tuple | range):
         if sequence:
@@ -102,17 +99,14 @@ def _check_int(value: int) -> None:
 
 
 def _check_result(value: object) -> None:
-    kind = type(value)
-    if kind is str:
-        if len(value) > MAX_STRING_CHARS:
-            raise _too_big(f"A filter's result is over {MAX_STRING_CHARS // 1024:,} KiB.")
-        return
-    if kind is bool or value is None or kind is float or kind is Undefined:
-        return
     if isinstance(value, str):
         if len(value) > MAX_STRING_CHARS:
             raise _too_big(f"A filter's result is over {MAX_STRING_CHARS // 1024:,} KiB.")
-    elif isinstance(value, int) and not isinstance(value, bool):
+        return
+    kind = type(value)
+    if kind is bool or value is None or kind is float or kind is Undefined:
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
         _check_int(value)
     elif isinstance(value, list) and len(value) > MAX_ITEMS:
         raise _too_big(f"A filter's result has more than {MAX_ITEMS:,} items.")

@@ -261,12 +261,11 @@ def rebuild(since: datetime | None = None) -> tuple[int, int]:
     afterwards is added on top, so nothing is counted twice or missed.
     """
     start = hour_floor(since) if since else None
+    tables = ", ".join(
+        model._meta.db_table for model in (AttemptRollup, DailyAttemptRollup, DeliveryStatusCount)
+    )
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            tables = ", ".join(
-                model._meta.db_table
-                for model in (AttemptRollup, DailyAttemptRollup, DeliveryStatusCount)
-            )
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
         hours = AttemptRollup.objects.all()
