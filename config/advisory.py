@@ -17,15 +17,19 @@ MAINTENANCE = 0x0CA4
 
 
 @contextmanager
-def alone(namespace: int, key: int) -> Iterator[bool]:
+def alone(namespace: int, key: int, wait: bool = False) -> Iterator[bool]:
     """Whether no other session holds the lock ``(namespace, key)``: True with the lock
-    held until the block ends; False, at once, if another holds it."""
+    held until the block ends; False, at once, if another holds it (or, with ``wait``,
+    True once the other has let it go)."""
     if connection.vendor != "postgresql":
         yield True
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
-        held = cursor.fetchone()[0]
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s), true", [namespace, key])
+        else:
+            cursor.execute("SELECT true, pg_try_advisory_lock(%s, %s)", [namespace, key])
+        held = cursor.fetchone()[1]
     try:
         yield held
     finally:

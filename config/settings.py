@@ -355,6 +355,7 @@ CAMPAIGNS_DISPATCH_INTERVAL = env_float("CAMPAIGNS_DISPATCH_INTERVAL", 15.0)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due": {"task": "deliveries.dispatch_due", "schedule": DELIVERIES_DISPATCH_INTERVAL},
     "purge-expired": {"task": "deliveries.purge_expired", "schedule": 3600.0},
+    "prepare-partitions": {"task": "deliveries.prepare_partitions", "schedule": 3600.0},
     "compact-rollups": {"task": "deliveries.compact_rollups", "schedule": 300.0},
     "finish-bulk-retries": {"task": "deliveries.finish_bulk_retries", "schedule": 10.0},
     "campaigns-due": {"task": "campaigns.dispatch_due", "schedule": CAMPAIGNS_DISPATCH_INTERVAL},

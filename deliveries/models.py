@@ -248,9 +248,15 @@ class Delivery(models.Model):
 class DeliveryAttempt(models.Model):
     """One HTTP try of a delivery, exactly as it was sent and answered."""
 
-    # Indexed by attempt_timeline, which leads with it.
+    # Indexed by attempt_timeline, which leads with it. No database constraint on
+    # PostgreSQL, where attempts are partitioned by day (migration 0018 says why);
+    # Django's CASCADE deletes a delivery's attempts with it.
     delivery = models.ForeignKey(
-        Delivery, on_delete=models.CASCADE, related_name="attempts", db_index=False
+        Delivery,
+        on_delete=models.CASCADE,
+        related_name="attempts",
+        db_index=False,
+        db_constraint=False,
     )
     # Denormalised from the delivery for stats and the retention purge; the delivery's own
     # foreign key checks it, so no constraint here (a check and a row lock per attempt).

@@ -35,6 +35,7 @@ from deliveries.bench.catalogue import (
 )
 from deliveries.bench.history import History
 from deliveries.bench.writers import TABLES, CopyWriter, InsertWriter
+from deliveries.engine import partitions
 from deliveries.engine.sender import REDACTED
 from deliveries.models import Delivery, DeliveryAttempt
 from webhooks.models import SECRET_PREFIX, Event, EventType, SystemSettings, Webhook
@@ -76,6 +77,7 @@ def seed(
         .first()
     )
     history = History(rng, kinds, subscribers, start, now, attempts, admin.pk if admin else None)
+    partitions.ensure(start.date(), now.date())  # a partition a day (PostgreSQL)
     writer = CopyWriter(progress) if connection.vendor == "postgresql" else InsertWriter(progress)
     try:
         for chunk in history.chunks():

@@ -6,7 +6,7 @@ their work visible (``delay_on_commit`` or ``transaction.on_commit``).
 
 from celery import shared_task
 
-from deliveries.engine import alerts, drain, health, retention
+from deliveries.engine import alerts, drain, health, partitions, retention
 from deliveries.engine.wakeups import DRAIN_TASK
 from deliveries.stats import recount
 
@@ -39,6 +39,12 @@ def compact_rollups() -> int:
 @shared_task(name="deliveries.purge_expired", ignore_result=True)
 def purge_expired() -> int:
     return retention.purge_expired()
+
+
+@shared_task(name="deliveries.prepare_partitions", ignore_result=True)
+def prepare_partitions() -> int:
+    """Periodic: make the attempts' partitions of the days ahead (PostgreSQL)."""
+    return partitions.ensure_ahead()
 
 
 @shared_task(name=health.EMAIL_TASK, ignore_result=True)

@@ -1,8 +1,9 @@
 """Recount the rollups from the attempts and deliveries tables in bulk SQL.
 
-``remove_attempts`` serves the retention purge (it recounts the hours and days it takes
-attempts from), ``rebuild`` is the repair tool (``manage.py rebuild_rollups``, also run by
-the seeder) and ``compact`` merges the +n/-n rows the delivery-status triggers write.
+``remove_attempts`` and ``recount_span`` serve the retention purge (they recount the
+hours and days it takes attempts from, row by row or a day's partition at once),
+``rebuild`` is the repair tool (``manage.py rebuild_rollups``, also run by the seeder) and
+``compact`` merges the +n/-n rows the delivery-status triggers write.
 """
 
 import logging
@@ -64,6 +65,20 @@ def remove_attempts(rows: QuerySet | Iterable) -> int:
         DailyAttemptRollup.objects.filter(days).delete()
         _insert_days(AttemptRollup.objects.filter(days))
     return len(hours)
+
+
+def recount_span(start: datetime, end: datetime) -> None:
+    """Recount the rollups of the whole UTC days from ``start`` to ``end`` from the
+    attempts there now: after the retention purge dropped the days' partition and kept
+    only the attempts of unsettled deliveries."""
+    with transaction.atomic():
+        AttemptRollup.objects.filter(bucket__gte=start, bucket__lt=end).delete()
+        _insert_grouped(
+            DeliveryAttempt.objects.filter(attempted_at__gte=start, attempted_at__lt=end)
+        )
+        days = Q(bucket__gte=start, bucket__lt=end)
+        DailyAttemptRollup.objects.filter(days).delete()
+        _insert_days(AttemptRollup.objects.filter(days))
 
 
 def _ranges(starts: list[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
