@@ -59,14 +59,15 @@ def seed(
     days: int = 30,
     random_seed: int | None = None,
     progress: Callable[[int], None] | None = None,
+    ago: timedelta = timedelta(0),
 ) -> SeedSummary:
     """Write ``attempts`` delivery attempts (exactly) to ``webhooks`` new seeded webhooks,
-    spread over the last ``days``, with their events and deliveries; the same
-    ``random_seed`` gives the same history. ``progress`` is called with the number of
-    attempts stored after each chunk. Returns what was written.
+    spread over ``days`` that end ``ago`` (now, by default), with their events and
+    deliveries; the same ``random_seed`` gives the same history. ``progress`` is called
+    with the number of attempts stored after each chunk. Returns what was written.
     """
     rng = random.Random(random_seed)
-    now = timezone.now()
+    now = timezone.now() - ago
     start = now - timedelta(days=days)
     kinds = _event_types()
     hooks, subscribers = _webhooks(rng, webhooks, kinds, start, now)

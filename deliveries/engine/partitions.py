@@ -24,6 +24,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import Q
@@ -142,6 +143,14 @@ class Dropped:
     day: date
     attempts: int  # that went with the partition
     kept: int  # of unsettled deliveries, moved to the default partition
+    locked: float = 0.0  # seconds the table's lock was asked for or held
+    unlinked: float = 0.0  # seconds the detached partition took to drop (no table lock)
+
+    def __str__(self) -> str:
+        return (
+            f"dropped {self.day} ({self.attempts} attempts, {self.kept} kept; "
+            f"table locked {self.locked * 1000:.0f} ms, dropped in {self.unlinked:.2f} s)"
+        )
 
 
 def drop_before(cutoff: date) -> list[Dropped]:
@@ -175,6 +184,7 @@ def _drop(day: date) -> Dropped:
             f"SELECT DISTINCT delivery_id FROM {name} WHERE delivery_id IN ({subquery})", params
         )
         keep = [row[0] for row in cursor.fetchall()]
+    asked = monotonic()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         # Deferred checks of rows written earlier in an enclosing transaction (a test's)
@@ -188,7 +198,10 @@ def _drop(day: date) -> Dropped:
             )
             kept = cursor.rowcount
         recount.recount_span(start, end)
+    locked = monotonic() - asked  # the table's lock, from asking to the commit
+    dropping = monotonic()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {name}")
-    logger.info("partitions: dropped %s (%s attempts, %s kept)", name, attempts, kept)
-    return Dropped(day, attempts - kept, kept)
+    dropped = Dropped(day, attempts - kept, kept, locked, monotonic() - dropping)
+    logger.info("partitions: %s", dropped)
+    return dropped

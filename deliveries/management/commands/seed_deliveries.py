@@ -1,12 +1,14 @@
 """Seed realistic webhooks, events, deliveries and attempts for the log and stats benchmarks.
 
     python manage.py seed_deliveries --attempts 2000000 --clear
+    python manage.py seed_deliveries --attempts 5000000 --days 1 --ago 40  # bench_retention
 
 Use a scratch database: the seeded webhooks point at *.example.com, and a running worker
 would try the few deliveries left pending.
 """
 
 import time
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
@@ -24,6 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--attempts", type=int, default=100_000)
         parser.add_argument("--webhooks", type=int, default=50)
         parser.add_argument("--days", type=int, default=30)
+        parser.add_argument(
+            "--ago", type=int, default=0, help="end the history this many days ago (retention)"
+        )
         parser.add_argument("--seed", type=int, default=None, help="random seed, to repeat a run")
         parser.add_argument(
             "--clear",
@@ -31,9 +36,9 @@ class Command(BaseCommand):
             help="first delete the webhooks an earlier run seeded, and everything sent to them",
         )
 
-    def handle(self, attempts, webhooks, days, seed, clear, **options):
-        if attempts < 0 or webhooks < 1 or days < 1:
-            raise CommandError("--attempts must be >= 0, --webhooks and --days >= 1.")
+    def handle(self, attempts, webhooks, days, ago, seed, clear, **options):
+        if attempts < 0 or webhooks < 1 or days < 1 or ago < 0:
+            raise CommandError("--attempts and --ago must be >= 0, --webhooks and --days >= 1.")
         started = time.monotonic()
         if clear:
             cleared = seeding.clear()
@@ -43,7 +48,9 @@ class Command(BaseCommand):
         if attempts:
             self._next_report = PROGRESS_EVERY
             self._seed_started = time.monotonic()
-            summary = seeding.seed(attempts, webhooks, days, seed, progress=self._progress)
+            summary = seeding.seed(
+                attempts, webhooks, days, seed, progress=self._progress, ago=timedelta(days=ago)
+            )
             seconds = time.monotonic() - self._seed_started
             self.stdout.write(
                 f"seeded {summary.attempts:,} attempts ({summary.failed_attempts:,} failed), "
