@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
@@ -225,6 +227,11 @@ class Delivery(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("deliveries:detail", args=[self.pk])
+
+    def attempt_history(self) -> models.QuerySet:
+        """Its attempts. All are made after the delivery: looking from a day before its
+        creation (hosts' clocks may differ) lets PostgreSQL skip older days' partitions."""
+        return self.attempts.filter(attempted_at__gte=self.created_at - timedelta(days=1))
 
     @property
     def retry_scheduled(self) -> bool:

@@ -56,7 +56,9 @@ def delivery_detail_context(delivery: Delivery) -> dict:
     the payload it sends."""
     attempts = [
         present_attempt(a)
-        for a in delivery.attempts.select_related("triggered_by").order_by("-number", "-id")
+        for a in delivery.attempt_history()
+        .select_related("triggered_by")
+        .order_by("-number", "-id")
     ]
     payload = delivery.event.payload if delivery.event_id else delivery.payload
     return {
