@@ -3,12 +3,20 @@
 One batch is one transaction of a few statements, whatever its size: the attempts in one
 ``COPY`` (PostgreSQL), the deliveries' states in one ``UPDATE ... FROM`` the rows of one
 JSON parameter, and the stats rollups (``deliveries.stats.rollups.add_attempts``) last.
+
+A sent delivery's state is written only under the claim it was sent with (``Claim``): a
+worker cut off for longer than its lease (a network partition, a pause) may come back after
+another worker claimed the delivery again and recorded a newer result. Its attempt is still
+written (the receiver got the request, and the stats count it), but not its state.
 """
 
 import json
 import logging
+from datetime import datetime
+from typing import NamedTuple
 
 from django.db import DatabaseError, connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from deliveries.engine import health
@@ -27,6 +35,29 @@ from webhooks.models import SystemSettings
 logger = logging.getLogger(__name__)
 
 
+class Claim(NamedTuple):
+    """What tells one claim of a delivery from the next, as the claim left the row
+    (``claim.py``): the attempt count it raised and the lease it set (``next_attempt_at``).
+    Every claim raises the count, and a claim made after a lease ran out sets a later
+    lease, so a delivery still ``in_progress`` with both is still under that claim."""
+
+    attempt_count: int
+    next_attempt_at: datetime | None
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> "Claim":
+        return cls(delivery.attempt_count, delivery.next_attempt_at)
+
+    def held(self, delivery_id: int) -> Q:
+        """The delivery ``delivery_id`` as long as it is still under this claim."""
+        return Q(
+            pk=delivery_id,
+            status=DeliveryStatus.IN_PROGRESS,
+            attempt_count=self.attempt_count,
+            next_attempt_at=self.next_attempt_at,  # None: IS NULL
+        )
+
+
 def record(
     results: list[tuple[Delivery, OutgoingRequest, AttemptResult]], system: SystemSettings
 ) -> None:
@@ -40,22 +71,23 @@ def record(
     with ``internal_error`` rather than leaving it to be sent again.
     """
     now = timezone.now()
+    deliveries = [delivery for delivery, _, _ in results]
+    claims = [Claim.of(delivery) for delivery in deliveries]  # before the lease is replaced
     attempts = []
     for delivery, request, result in results:
         attempts.append(_attempt(delivery, request, result, now))
         _next_state(delivery, result, system, now)
-    deliveries = [delivery for delivery, _, _ in results]
     try:
-        _write(attempts, deliveries)
+        _write(attempts, deliveries, claims)
     except DatabaseError as error:
         logger.warning(
             "Recording %s attempts at once failed (%s); one by one", len(attempts), error
         )
-        for attempt, delivery in zip(attempts, deliveries, strict=True):
+        for attempt, delivery, claim in zip(attempts, deliveries, claims, strict=True):
             try:
-                _write([attempt], [delivery])
+                _write([attempt], [delivery], [claim])
             except DatabaseError as row_error:
-                _record_failure(attempt, delivery, row_error, now)
+                _record_failure(attempt, delivery, claim, row_error, now)
     try:
         # A body that could not be built says nothing of the endpoint.
         health.observe([r for r in results if r[2].failure_reason not in CONTENT_FAILURES], now)
@@ -169,11 +201,27 @@ def _fail(delivery: Delivery, reason: str, now) -> None:
     delivery.updated_at = now
 
 
-def _write(attempts: list[DeliveryAttempt], deliveries: list[Delivery]) -> None:
+def _write(
+    attempts: list[DeliveryAttempt],
+    deliveries: list[Delivery],
+    claims: list[Claim | None] | None = None,
+) -> None:
+    """Write ``attempts`` and the states of ``deliveries``, each state only while its
+    delivery is still under its claim of ``claims`` (None, or no ``claims``: whatever the
+    row holds, as for deliveries given up under the claimer's lock or unsent ones).
+
+    Every attempt is written and counted in the rollups, a stale one too: it was sent."""
     with transaction.atomic():
         _insert_attempts(attempts)
-        _save_states(deliveries)
+        stale = _save_states(deliveries, claims or [None] * len(deliveries))
         rollups.add_attempts(attempts)  # last: the rollup rows stay locked until the commit
+    for delivery_id in sorted(stale):
+        logger.warning(
+            "Delivery %s is no longer under the claim its attempt was sent with (the "
+            "lease ran out, and it was claimed again or given up): the attempt is "
+            "recorded, the delivery's state is left as it is",
+            delivery_id,
+        )
 
 
 def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
@@ -205,7 +253,7 @@ def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
             copy.write_row(row)
 
 
-def _record_failure(attempt, delivery, error: DatabaseError, now) -> None:
+def _record_failure(attempt, delivery, claim: Claim, error: DatabaseError, now) -> None:
     """The attempt could not be stored as it was: store what is sure (when, to where, that
     recording failed and why) and fail the delivery, so it is not sent again blindly."""
     logger.error(
@@ -222,10 +270,10 @@ def _record_failure(attempt, delivery, error: DatabaseError, now) -> None:
     attempt.failure_detail = short(f"the attempt could not be recorded: {error}")
     _fail(delivery, FailureReason.INTERNAL_ERROR, now)
     try:
-        _write([attempt], [delivery])
+        _write([attempt], [delivery], [claim])
     except DatabaseError:
         logger.exception("Could not record the failure of delivery %s either", delivery.pk)
-        Delivery.objects.filter(pk=delivery.pk).update(
+        Delivery.objects.filter(claim.held(delivery.pk)).update(
             status=DeliveryStatus.FAILED,
             next_attempt_at=None,
             manual_requested_at=None,
@@ -247,9 +295,11 @@ STATE_FIELDS = [
 ]
 
 
-def _save_states(deliveries: list[Delivery]) -> None:
+def _save_states(deliveries: list[Delivery], claims: list[Claim | None]) -> set[int]:
     """Save the state fields of many deliveries in one statement (every request for a
-    manual send among them is answered: those fields are cleared).
+    manual send among them is answered: those fields are cleared), each only while it is
+    under its claim of ``claims`` (None: unconditionally). Returns the ids of those that
+    were not (claimed again or given up after the lease ran out, or deleted).
 
     On PostgreSQL an ``UPDATE ... FROM`` the rows of one JSON parameter: Django's
     ``bulk_update`` builds a CASE/WHEN expression per field and row, and a ``VALUES`` list
@@ -257,8 +307,7 @@ def _save_states(deliveries: list[Delivery]) -> None:
     again each time (as much CPU as the update).
     """
     if connection.vendor != "postgresql":
-        Delivery.objects.bulk_update(deliveries, STATE_FIELDS)
-        return
+        return _save_states_orm(deliveries, claims)
     rows = [
         [
             d.pk,
@@ -268,11 +317,37 @@ def _save_states(deliveries: list[Delivery]) -> None:
             d.last_response_code,
             d.last_failure_reason,
             _iso(d.updated_at),
+            None if claim is None else claim.attempt_count,
+            None if claim is None else _iso(claim.next_attempt_at),
         ]
-        for d in deliveries
+        for d, claim in zip(deliveries, claims, strict=True)
     ]
     with connection.cursor() as cursor:
         cursor.execute(SAVE_STATES_SQL, [json.dumps(rows)])
+        saved = {delivery_id for (delivery_id,) in cursor.fetchall()}
+    return {d.pk for d in deliveries} - saved
+
+
+def _save_states_orm(deliveries: list[Delivery], claims: list[Claim | None]) -> set[int]:
+    """``_save_states`` by the ORM (SQLite): one ``bulk_update`` a batch, filtered to the
+    rows still under their claims (bulk_update updates the rows of its queryset only)."""
+    fields = [Delivery._meta.get_field(name) for name in STATE_FIELDS]
+    # bulk_update's parameters a row (the key twice, each field), and the claim's four.
+    size = connection.ops.bulk_batch_size([Delivery._meta.pk] * 6 + fields, deliveries)
+    stale: set[int] = set()
+    for start in range(0, len(deliveries), size):
+        batch = deliveries[start : start + size]
+        held = Q()
+        for delivery, claim in zip(batch, claims[start : start + size], strict=True):
+            held |= Q(pk=delivery.pk) if claim is None else claim.held(delivery.pk)
+        if Delivery.objects.filter(held).bulk_update(batch, STATE_FIELDS) == len(batch):
+            continue
+        # Rarely: name those left alone. SQLite has one writer at a time and this
+        # transaction has written, so a row without the time this batch wrote is not its.
+        wrote = {delivery.pk: delivery.updated_at for delivery in batch}
+        now_in = dict(Delivery.objects.filter(pk__in=wrote).values_list("pk", "updated_at"))
+        stale |= {pk for pk, updated_at in wrote.items() if now_in.get(pk) != updated_at}
+    return stale
 
 
 def _iso(moment) -> str | None:
@@ -291,4 +366,12 @@ UPDATE {Delivery._meta.db_table} AS d SET
     manual_requested_by_id = NULL
 FROM json_array_elements(%s::json) AS v
 WHERE d.id = (v->>0)::bigint
+  -- Still under the claim it was sent with (Claim; none when v->>7 is NULL): else another
+  -- worker claimed it after this one's lease ran out, and wrote or will write a newer state.
+  AND (v->>7 IS NULL OR (
+      d.status = '{DeliveryStatus.IN_PROGRESS}'
+      AND d.attempt_count = (v->>7)::integer
+      AND d.next_attempt_at IS NOT DISTINCT FROM (v->>8)::timestamptz
+  ))
+RETURNING d.id
 """

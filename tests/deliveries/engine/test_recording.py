@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils import timezone
 from deliveries.engine.emit import emit
 from deliveries.engine.record import record
 from deliveries.engine.sender import AttemptResult, build_request
-from deliveries.models import Delivery, DeliveryAttempt
+from deliveries.models import AttemptRollup, Delivery, DeliveryAttempt
 from tests.factories import make_event_type, make_webhook
 from tests.support.processes import stop, wait_for
 from tests.support.sending import claim_due, send_due_batch
@@ -157,3 +158,191 @@ def test_a_group_is_recorded_in_the_same_statements_whatever_its_size(event_type
     assert attempt.request_headers["X-Webhook-Event"] == "license.assigned"
     assert attempt.trigger == "automatic" and attempt.success and attempt.duration_ms == 3
     assert Delivery.objects.filter(status="success").count() == 35
+
+
+# --- A sender whose lease ran out -----------------------------------------------------
+
+
+def answered(code: int) -> AttemptResult:
+    reason = "" if code < 300 else "http_error"
+    return AttemptResult(
+        success=code < 300, started_at=timezone.now(), response_code=code, failure_reason=reason
+    )
+
+
+def result(delivery, code: int) -> tuple:
+    return delivery, build_request(delivery), answered(code)
+
+
+def record_one(delivery, code: int) -> None:
+    record([result(delivery, code)], SystemSettings.load())
+
+
+@pytest.fixture(params=["sql", "orm"])
+def record_by(request):
+    """``record``, saving the states by its PostgreSQL statement or by the ORM as on SQLite
+    (reached on PostgreSQL by another vendor name, as test_rollups.py does)."""
+
+    def recording(results: list[tuple]) -> None:
+        vendor = connection.vendor
+        if request.param == "orm" and vendor == "postgresql":
+            connection.vendor = "sqlite-like"
+        try:
+            record(results, SystemSettings.load())
+        finally:
+            connection.vendor = vendor
+
+    return recording
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move ``timezone.now`` on by ``clock(seconds)``, past a lease without waiting for it."""
+    offset = timedelta()
+    real_now = timezone.now
+
+    def advance(seconds: float) -> None:
+        nonlocal offset
+        offset += timedelta(seconds=seconds)
+
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + offset)
+    return advance
+
+
+def lease_seconds(delivery) -> float:
+    return (delivery.next_attempt_at - timezone.now()).total_seconds()
+
+
+def test_a_late_result_after_another_worker_recorded_leaves_the_delivery_as_it_is(
+    event_type, clock, caplog, record_by
+):
+    webhook = make_webhook(event_types=[event_type])
+    emit(event_type.name, {})
+    [first] = claim_due(10)  # worker A, cut off mid-send
+    assert claim_due(10) == []  # its lease holds the delivery
+    clock(lease_seconds(first) + 1)
+    [second] = claim_due(10)  # worker B, once A's lease ran out
+    record_by([result(second, 200)])
+
+    record_by([result(first, 500)])  # A comes back
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == "success" and delivery.next_attempt_at is None
+    assert delivery.attempt_count == 2 and delivery.last_response_code == 200
+    attempts = list(delivery.attempts.order_by("number"))
+    assert [(a.number, a.success, a.response_code) for a in attempts] == [
+        (1, False, 500),
+        (2, True, 200),
+    ]
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert f"Delivery {delivery.pk} " in warning.getMessage()
+    # The late attempt counts in the stats like the attempts table does.
+    rolled = AttemptRollup.objects.filter(webhook=webhook).aggregate(n=Sum("count"))["n"]
+    assert rolled == DeliveryAttempt.objects.filter(webhook=webhook).count() == 2
+    clock(3600)
+    assert claim_due(10) == []  # nothing scheduled again
+
+
+def test_a_late_result_while_another_worker_sends_leaves_the_newer_claim_in_charge(
+    event_type, clock
+):
+    make_webhook(event_types=[event_type])
+    emit(event_type.name, {})
+    [first] = claim_due(10)
+    clock(lease_seconds(first) + 1)
+    [second] = claim_due(10)
+
+    record_one(first, 200)  # A's success, while B's send is under way
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == "in_progress" and delivery.attempt_count == 2
+    assert delivery.next_attempt_at == second.next_attempt_at
+    record_one(second, 503)  # B still records its result
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.retry_scheduled
+    assert delivery.last_response_code == 503
+    assert delivery.attempts.count() == 2
+
+
+def test_a_late_result_in_a_group_leaves_only_its_own_delivery_alone(
+    event_type, clock, caplog, record_by
+):
+    make_webhook(event_types=[event_type])
+    emit(event_type.name, {"n": 1})
+    [stale] = claim_due(10)
+    clock(lease_seconds(stale) + 1)
+    [newer] = claim_due(10)
+    record_by([result(newer, 200)])
+    emit(event_type.name, {"n": 2})
+    [fresh] = claim_due(10)
+
+    record_by([result(stale, 500), result(fresh, 500)])
+
+    assert Delivery.objects.get(pk=stale.pk).status == "success"
+    fresh.refresh_from_db()
+    assert fresh.status == "failed" and fresh.retry_scheduled and fresh.last_response_code == 500
+    assert DeliveryAttempt.objects.count() == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and f"Delivery {stale.pk} " in warnings[0]
+
+
+def test_a_result_recorded_after_its_lease_ran_out_counts_if_no_one_claimed_again(
+    event_type, clock, caplog
+):
+    make_webhook(event_types=[event_type])
+    emit(event_type.name, {})
+    [delivery] = claim_due(10)
+    clock(lease_seconds(delivery) + 1)  # late, but its claim is still the latest
+
+    record_one(delivery, 200)
+
+    delivery.refresh_from_db()
+    assert delivery.status == "success" and delivery.attempts.get().success
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_result_in_time_sets_the_next_state(event_type, caplog, record_by):
+    make_webhook(event_types=[event_type])
+    emit(event_type.name, {})
+    [delivery] = claim_due(10)
+
+    record_by([result(delivery, 500)])
+
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.retry_scheduled
+    assert delivery.attempt_count == 1 and delivery.last_response_code == 500
+    assert delivery.attempts.get().response_code == 500
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite stores any integer")
+def test_a_late_result_the_database_refuses_leaves_the_delivery_alone(
+    transactional_db, event_type, clock
+):
+    make_webhook(event_types=[event_type])
+    emit(event_type.name, {})
+    [first] = claim_due(10)
+    clock(lease_seconds(first) + 1)
+    [second] = claim_due(10)
+    record_one(second, 200)
+
+    record_one(first, 70000)  # refused as it is: recorded as an internal error instead
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == "success" and delivery.last_response_code == 200
+    late = delivery.attempts.get(number=1)
+    assert late.failure_reason == "internal_error"
+
+
+def test_a_late_result_after_the_delivery_was_given_up_leaves_it_given_up(event_type, clock):
+    make_webhook(event_types=[event_type], max_retries=0)
+    emit(event_type.name, {})
+    [first] = claim_due(10)
+    clock(lease_seconds(first) + 1)
+    assert claim_due(10) == []  # its one attempt is spent: failed as lease_expired
+
+    record_one(first, 200)
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed" and delivery.last_failure_reason == "lease_expired"
+    assert sorted(delivery.attempts.values_list("success", flat=True)) == [False, True]
