@@ -121,7 +121,8 @@ class DeliveryStatusCount(models.Model):
     statement and key with the change (+n / -n), whichever code creates, moves or deletes
     deliveries, so a delivery's status is counted once however it changes. Inserts never
     wait on each other; ``deliveries.stats.recount.compact()`` merges the rows of a key now and
-    then. Figures are the sum over a key's rows, compacted or not.
+    then. Figures are the sum over a key's rows, compacted or not. ``DailyDeliveryStatusCount``
+    holds the same counts per day.
 
     webhook_id and campaign_id are plain columns: when a webhook is deleted, the triggers
     subtract its deliveries as they go, and a foreign key would delete the rows first.
@@ -156,3 +157,44 @@ class DeliveryStatusCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count:+} {self.status} deliveries at {self.bucket:%Y-%m-%d %H:00}"
+
+
+class DailyDeliveryStatusCount(models.Model):
+    """The deliveries of DeliveryStatusCount per UTC day of creation: a window of weeks
+    reads a row per day and key instead of 24 (the dashboard's month summed 42,000 rows).
+
+    A database trigger on DeliveryStatusCount (migration 0020) adds every delta row
+    inserted there to its day, in the same statement, so the days are always the sum of
+    their hours. Rows written already merged (``compacted``: by ``compact()`` and
+    ``rebuild()``, which keep the days themselves) are not added.
+    """
+
+    bucket = models.DateTimeField(help_text="Start of the UTC day the deliveries were created.")
+    webhook_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=DeliveryStatus.choices)
+    count = models.IntegerField()
+    compacted = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            # Status breakdown over a window (dashboard).
+            models.Index(fields=["bucket"], name="daily_status_count_bucket"),
+            # Status breakdown of one webhook (per-webhook page).
+            models.Index(fields=["webhook_id", "bucket"], name="daily_status_count_webhook"),
+            # A campaign's figures (its stats page, the campaign list): its rows only.
+            models.Index(
+                fields=["campaign_id", "bucket"],
+                name="daily_status_count_campaign",
+                condition=models.Q(campaign_id__isnull=False),
+            ),
+            # The rows compact() has not merged yet.
+            models.Index(
+                fields=["bucket"],
+                name="daily_status_count_delta",
+                condition=models.Q(compacted=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count:+} {self.status} deliveries on {self.bucket:%Y-%m-%d}"

@@ -7,6 +7,7 @@ milliseconds over the attempts that have one.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from deliveries.models import DURATION_EDGES, HISTOGRAM_FIELDS, DeliveryStatus, FailureReason
 
@@ -58,8 +59,21 @@ class Figures:
         last = row["last_attempt_at"]
         if last is not None and (self.last_delivery_at is None or last > self.last_delivery_at):
             self.last_delivery_at = last
-        for index, name in enumerate(HISTOGRAM_FIELDS):
-            self.histogram[index] += row[name] or 0
+        self.histogram = [
+            seen + (row[name] or 0)
+            for seen, name in zip(self.histogram, HISTOGRAM_FIELDS, strict=True)
+        ]
+
+    def merge(self, other: "Figures") -> None:
+        """Add figures added up elsewhere (another webhook's, say)."""
+        self.total += other.total
+        self.success_count += other.success_count
+        self.duration_sum += other.duration_sum
+        self.max_duration_ms = max(self.max_duration_ms, other.max_duration_ms)
+        last = other.last_delivery_at
+        if last is not None and (self.last_delivery_at is None or last > self.last_delivery_at):
+            self.last_delivery_at = last
+        self.histogram = [a + b for a, b in zip(self.histogram, other.histogram, strict=True)]
 
     @property
     def failed_count(self) -> int:
@@ -98,8 +112,11 @@ class ErrorKind:
     params: tuple[tuple[str, str], ...]
 
 
+@cache
 def error_kind(failure_reason: str, code_class: str) -> ErrorKind:
-    """How the errors panel names a failed attempt, grouped as the seeds do."""
+    """How the errors panel names a failed attempt, grouped as the seeds do. Cached:
+    the dashboard asks for each of its hundreds of failed groups, and the answer
+    depends on the two strings alone."""
     if failure_reason == FailureReason.INVALID_URL:
         return ErrorKind(
             "Invalid Webhook URL", "Invalid Webhook URL", (("reason", failure_reason),)

@@ -158,16 +158,21 @@ def _webhooks(result: Breakdown, form: StatsWindowForm, scope: tuple) -> list[di
     # The same window on each webhook's page (its own trend granularity).
     query = {k: v for k, v in form.data.items() if k != "granularity" and v}
     stats_query = f"?{urlencode(query)}" if query else ""
+    # attempts_url(("webhook", pk), *scope[, FAILED]) for every webhook, the shared part
+    # encoded once: urlencode was a tenth of the page's Python time.
+    attempts = _path("deliveries:attempts")
+    shared = "".join(f"&{urlencode((param,))}" for param in scope)
+    failed = f"{shared}&{urlencode((FAILED,))}"
     rows = []
     for hook in sorted(hooks, key=lambda h: (-result.by_webhook[h.pk].total, h.name)):
-        hook_scope = (("webhook", str(hook.pk)), *scope)
+        log_url = f"{attempts}?{urlencode((('webhook', str(hook.pk)),))}"
         rows.append(
             {
                 "webhook": hook,
                 "figures": result.by_webhook[hook.pk],
                 "stats_url": _path("stats:webhook", hook.pk) + stats_query,
-                "log_url": attempts_url(*hook_scope),
-                "failed_url": attempts_url(*hook_scope, FAILED),
+                "log_url": log_url + shared,
+                "failed_url": log_url + failed,
             }
         )
     return rows

@@ -7,16 +7,7 @@ deliveries created in the window, by their status now.
 from collections import defaultdict
 from datetime import UTC, datetime, tzinfo
 
-from django.db import connection
-from django.db.models import Max, Q, QuerySet, Sum, Value
-
-from deliveries.models import (
-    HISTOGRAM_FIELDS,
-    AttemptRollup,
-    DailyAttemptRollup,
-    DeliveryStatus,
-    DeliveryStatusCount,
-)
+from deliveries.models import AttemptRollup, DeliveryStatus
 from deliveries.stats.figures import (
     Breakdown,
     ErrorKind,
@@ -25,80 +16,29 @@ from deliveries.stats.figures import (
     error_kind,
     group_errors,
 )
-from deliveries.stats.windows import DAY, Window, day_floor, next_period, period_start
+from deliveries.stats.parts import (
+    ATTEMPTS,
+    FIGURES,
+    STATUSES,
+    Part,
+    grouped,
+    latest,
+    parts,
+    total,
+)
+from deliveries.stats.windows import Window, next_period, period_start
 
 # --- Attempt figures ------------------------------------------------------------------
 
 
-def _sums() -> dict:
-    return {
-        "count": Sum("count"),
-        "duration_sum": Sum("duration_sum"),
-        "duration_max": Max("duration_max"),
-        "last_attempt_at": Max("last_attempt_at"),
-        **{name: Sum(name) for name in HISTOGRAM_FIELDS},
-    }
-
-
-def _parts(
-    window: Window, webhook_id: int | None, campaign_id: int | None, hourly: bool = False
-) -> list[QuerySet]:
-    """The rollup rows that cover the window once: daily rows for the whole UTC days in
-    it, hourly rows for the rest (only hourly rows if ``hourly``)."""
-    first = window.start and (
-        window.start if window.start == day_floor(window.start) else day_floor(window.start) + DAY
-    )
-    last = window.end and day_floor(window.end)
-    if hourly or (first and last and first >= last):
-        parts = [AttemptRollup.objects.filter(window.q())]
-    else:
-        parts = [DailyAttemptRollup.objects.filter(Window(first, last).q())]
-        # The partial days at either end, each its own index range (an OR of the two
-        # inside the window's range made PostgreSQL read every hour of the window).
-        if first:
-            parts.append(AttemptRollup.objects.filter(Window(window.start, first).q()))
-        if last:
-            parts.append(AttemptRollup.objects.filter(Window(last, window.end).q()))
+def _scope(webhook_id: int | None, campaign_id: int | None) -> tuple[tuple[str, int], ...]:
+    """The filters of one webhook's or one campaign's rows (none: the workspace's)."""
+    scope = ()
     if webhook_id is not None:
-        parts = [part.filter(webhook_id=webhook_id) for part in parts]
+        scope += (("webhook_id", webhook_id),)
     if campaign_id is not None:
-        parts = [part.filter(campaign_id=campaign_id) for part in parts]
-    return parts
-
-
-def _grouped(parts: list[QuerySet], keys: tuple[str, ...], **aggregates) -> list[dict]:
-    """Each part grouped by ``keys`` with ``aggregates``, in one UNION ALL query. No
-    keys: one row in all (``values()`` without fields would group by every column, a
-    row per rollup row).
-
-    On PostgreSQL the parts' groups are merged in the same query, and read without the
-    ORM's per-value converters: the dashboard's breakdown was hundreds of rows, a group
-    per part, and their conversion was a fifth of the page's time. Elsewhere (SQLite)
-    a group may come once per part; callers add them up either way."""
-    if not keys:
-        parts = [part.annotate(whole=Value(True)) for part in parts]
-        keys = ("whole",)
-    grouped = [part.values(*keys).annotate(**aggregates).order_by() for part in parts]
-    combined = grouped[0].union(*grouped[1:], all=True) if len(grouped) > 1 else grouped[0]
-    if connection.vendor != "postgresql":
-        return list(combined)
-    quote = connection.ops.quote_name
-    merged = [quote(key) for key in keys]
-    for name, aggregate in aggregates.items():
-        merged.append(f"{MERGE[type(aggregate)].format(quote(name))} AS {quote(name)}")
-    sql, params = combined.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(merged)} FROM ({sql}) AS parts "
-            f"GROUP BY {', '.join(quote(key) for key in keys)}",
-            params,
-        )
-        return [dict(zip((*keys, *aggregates), row, strict=True)) for row in cursor.fetchall()]
-
-
-# How the groups of several parts merge: sums of counts and durations (bigint, as the
-# ORM gives them: a sum of bigints is numeric in PostgreSQL), and maxima.
-MERGE = {Sum: "SUM({})::bigint", Max: "MAX({})"}
+        scope += (("campaign_id", campaign_id),)
+    return scope
 
 
 def summary(
@@ -106,7 +46,8 @@ def summary(
 ) -> Figures:
     """Attempt figures over the window, for one webhook or campaign or all (one query)."""
     figures = Figures()
-    for row in _grouped(_parts(window, webhook_id, campaign_id), ("success",), **_sums()):
+    rows = grouped(parts(window), ("success",), FIGURES, _scope(webhook_id, campaign_id))
+    for row in rows:
         row["success_count"] = row["count"] if row["success"] else 0
         figures.add(row)
     return figures
@@ -122,15 +63,14 @@ def attempt_count(
 ) -> int:
     """How many attempts the window holds, narrowed like the attempts log (one query):
     the number every attempt figure of the stats pages is a sum of."""
-    parts = _parts(window, webhook_id, campaign_id)
-    narrowing = {}
+    narrowing = _scope(webhook_id, campaign_id)
     if success is not None:
-        narrowing["success"] = success
+        narrowing += (("success", success),)
     if failure_reason is not None:
-        narrowing["failure_reason"] = failure_reason
+        narrowing += (("failure_reason", failure_reason),)
     if code_class is not None:
-        narrowing["code_class"] = code_class
-    rows = _grouped([part.filter(**narrowing) for part in parts], (), total=Sum("count"))
+        narrowing += (("code_class", code_class),)
+    rows = grouped(parts(window), (), (total("total"),), narrowing)
     return sum(row["total"] or 0 for row in rows)
 
 
@@ -139,14 +79,11 @@ def failure_reasons(
 ) -> list[tuple[ErrorKind, int, datetime | None]]:
     """A webhook's failed attempts since the hour of ``since``, by kind of error (most
     first), each with its count and the time of the latest (one query)."""
-    rows = _grouped(
-        [
-            part.filter(success=False)
-            for part in _parts(Window.covering(since), webhook_id, campaign_id=None)
-        ],
+    rows = grouped(
+        parts(Window.covering(since)),
         ("failure_reason", "code_class"),
-        count=Sum("count"),
-        last=Max("last_attempt_at"),
+        (total("count"), latest("last", "last_attempt_at")),
+        (("webhook_id", webhook_id), ("success", False)),
     )
     kinds: dict[ErrorKind, list] = {}
     for row in rows:
@@ -167,20 +104,23 @@ def breakdown(
     window: Window, webhook_id: int | None = None, campaign_id: int | None = None
 ) -> Breakdown:
     """Attempt figures over the window in total, by webhook and by error (one query)."""
-    rows = _grouped(
-        _parts(window, webhook_id, campaign_id),
+    rows = grouped(
+        parts(window),
         ("webhook_id", "success", "failure_reason", "code_class"),
-        **_sums(),
+        FIGURES,
+        _scope(webhook_id, campaign_id),
     )
-    figures = Figures()
     by_webhook: dict[int, Figures] = defaultdict(Figures)
     errors: dict[ErrorKind, int] = defaultdict(int)
     for row in rows:
         row["success_count"] = row["count"] if row["success"] else 0
-        figures.add(row)
         by_webhook[row["webhook_id"]].add(row)
         if not row["success"]:
             errors[error_kind(row["failure_reason"], row["code_class"])] += row["count"]
+    # The whole from its webhooks: a merge per webhook instead of an add per row.
+    figures = Figures()
+    for part in by_webhook.values():
+        figures.merge(part)
     return Breakdown(figures, dict(by_webhook), group_errors(errors))
 
 
@@ -194,10 +134,11 @@ def by_campaign(campaign_ids: list[int]) -> dict[int, Figures]:
     figures: dict[int, Figures] = defaultdict(Figures)
     if not campaign_ids:
         return {}
-    rows = _grouped(
-        [DailyAttemptRollup.objects.filter(campaign_id__in=campaign_ids)],
+    rows = grouped(
+        [Part(ATTEMPTS.daily, None, None)],
         ("campaign_id", "success"),
-        **_sums(),
+        FIGURES,
+        (("campaign_id", list(campaign_ids)),),
     )
     for row in rows:
         row["success_count"] = row["count"] if row["success"] else 0
@@ -207,16 +148,17 @@ def by_campaign(campaign_ids: list[int]) -> dict[int, Figures]:
 
 def deliveries_by_campaign(campaign_ids: list[int]) -> dict[int, int]:
     """How many deliveries each campaign has (within retention, whatever their status):
-    one query over DeliveryStatusCount; campaigns without any are left out."""
+    one query over the daily status counts (always the sum of the hourly ones);
+    campaigns without any are left out."""
     if not campaign_ids:
         return {}
-    rows = (
-        DeliveryStatusCount.objects.filter(campaign_id__in=campaign_ids)
-        .values_list("campaign_id")
-        .annotate(total=Sum("count"))
-        .order_by()
+    rows = grouped(
+        [Part(STATUSES.daily, None, None)],
+        ("campaign_id",),
+        (total("total"),),
+        (("campaign_id", list(campaign_ids)),),
     )
-    return {campaign_id: total for campaign_id, total in rows if total}
+    return {row["campaign_id"]: row["total"] for row in rows if row["total"]}
 
 
 def first_activity(campaign_id: int) -> datetime | None:
@@ -232,6 +174,10 @@ def first_activity(campaign_id: int) -> datetime | None:
 
 # --- Trend ----------------------------------------------------------------------------
 
+TREND = (
+    total("delivered", "CASE WHEN success THEN count ELSE 0 END"),
+    total("failed", "CASE WHEN success THEN 0 ELSE count END"),
+)
 UTC_ZONES = {UTC, "UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Universal", "Zulu"}
 
 
@@ -246,11 +192,11 @@ def trend(
     empty periods included (one query). The window needs a start and an end."""
     # Daily rows serve the periods only where local days are UTC days.
     hourly = granularity == "hourly" or getattr(zone, "key", zone) not in UTC_ZONES
-    rows = _grouped(
-        _parts(window, webhook_id, campaign_id, hourly=hourly),
+    rows = grouped(
+        parts(window, hourly=hourly),
         ("bucket",),
-        delivered=Sum("count", filter=Q(success=True)),
-        failed=Sum("count", filter=Q(success=False)),
+        TREND,
+        _scope(webhook_id, campaign_id),
     )
     points: dict[datetime, TrendPoint] = {}
     moment = period_start(window.start, granularity, zone)
@@ -271,12 +217,10 @@ def trend(
 def delivery_statuses(
     window: Window, webhook_id: int | None = None, campaign_id: int | None = None
 ) -> dict[str, int]:
-    """Deliveries created in the window by their status now, every status present
-    (one query over DeliveryStatusCount)."""
-    rows = DeliveryStatusCount.objects.filter(window.q())
-    if webhook_id is not None:
-        rows = rows.filter(webhook_id=webhook_id)
-    if campaign_id is not None:
-        rows = rows.filter(campaign_id=campaign_id)
-    counts = dict(rows.values_list("status").annotate(total=Sum("count")).order_by())
+    """Deliveries created in the window by their status now, every status present (one
+    query: the daily status counts of its whole days, the hourly ones of the rest)."""
+    rows = grouped(
+        parts(window, STATUSES), ("status",), (total("total"),), _scope(webhook_id, campaign_id)
+    )
+    counts = {row["status"]: row["total"] or 0 for row in rows}
     return {status: counts.get(status, 0) for status in DeliveryStatus.values}

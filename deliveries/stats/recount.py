@@ -23,6 +23,7 @@ from deliveries.models import (
     DeliveryAttempt,
     DeliveryStatusCount,
 )
+from deliveries.rollup_tables import DailyDeliveryStatusCount
 from deliveries.stats.rollups import KEY_FIELDS, MAX_FIELDS, ROLLUP_COLUMNS, SUM_FIELDS
 from deliveries.stats.windows import DAY, HOUR, day_floor, hour_floor
 
@@ -190,12 +191,19 @@ def _insert_select(model, picked: list[str], select: str, params) -> int:
 
 def compact() -> int:
     """Merge the +n/-n rows the triggers wrote into one row per key (dropping keys that
-    sum to zero); return how many rows were merged. Figures do not change: they are sums
-    over a key's rows either way. Safe to run concurrently with writes and with itself."""
-    table = DeliveryStatusCount._meta.db_table
+    sum to zero), hourly and daily; return how many rows were merged. Figures do not
+    change: they are sums over a key's rows either way. Safe to run concurrently with
+    writes and with itself."""
+    return sum(_compact(model) for model in (DeliveryStatusCount, DailyDeliveryStatusCount))
+
+
+def _compact(model) -> int:
+    table = model._meta.db_table
     if connection.vendor == "postgresql":
         # Rows inserted after this statement's snapshot stay as they are; a row another
-        # compact() deleted first is skipped by DELETE and summed by that one.
+        # compact() deleted first is skipped by DELETE and summed by that one. The
+        # merged rows are written compacted, so the trigger that adds hourly rows to
+        # their day leaves them out: the day already counts them.
         sql = f"""
             WITH keys AS (
                 SELECT DISTINCT bucket, webhook_id, campaign_id, status
@@ -218,21 +226,19 @@ def compact() -> int:
             return cursor.fetchone()[0]
     with transaction.atomic():
         buckets = list(
-            DeliveryStatusCount.objects.filter(compacted=False)
-            .values_list("bucket", flat=True)
-            .distinct()
+            model.objects.filter(compacted=False).values_list("bucket", flat=True).distinct()
         )
         if not buckets:
             return 0
-        rows = DeliveryStatusCount.objects.filter(bucket__in=buckets)
+        rows = model.objects.filter(bucket__in=buckets)
         sums = list(
             rows.values("bucket", "webhook_id", "campaign_id", "status")
             .annotate(total=Sum("count"))
             .order_by()
         )
         merged, _ = rows.delete()
-        DeliveryStatusCount.objects.bulk_create(
-            DeliveryStatusCount(
+        model.objects.bulk_create(
+            model(
                 bucket=s["bucket"],
                 webhook_id=s["webhook_id"],
                 campaign_id=s["campaign_id"],
@@ -265,6 +271,28 @@ def _insert_status_counts(deliveries: QuerySet) -> int:
         return cursor.rowcount
 
 
+def _insert_status_days(hours: QuerySet) -> int:
+    """INSERT ... SELECT hourly status counts summed per UTC day into the daily table,
+    written compacted (the trigger that adds hourly rows to their day is not involved)."""
+    grouped = (
+        hours.order_by()
+        .annotate(count_day=TruncDay("bucket", tzinfo=UTC))
+        .values("count_day", "webhook_id", "campaign_id", "status")
+        .annotate(count_total=Sum("count"))
+        .exclude(count_total=0)
+    )
+    select, params = grouped.query.sql_with_params()
+    table = DailyDeliveryStatusCount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (bucket, webhook_id, campaign_id, status, count, compacted) "
+            "SELECT g.count_day, g.webhook_id, g.campaign_id, g.status, g.count_total, %s "
+            f"FROM ({select}) g",
+            (True, *params),
+        )
+        return cursor.rowcount
+
+
 # --- Both -----------------------------------------------------------------------------
 
 
@@ -276,9 +304,8 @@ def rebuild(since: datetime | None = None) -> tuple[int, int]:
     afterwards is added on top, so nothing is counted twice or missed.
     """
     start = hour_floor(since) if since else None
-    tables = ", ".join(
-        model._meta.db_table for model in (AttemptRollup, DailyAttemptRollup, DeliveryStatusCount)
-    )
+    models = (AttemptRollup, DailyAttemptRollup, DeliveryStatusCount, DailyDeliveryStatusCount)
+    tables = ", ".join(model._meta.db_table for model in models)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -286,23 +313,30 @@ def rebuild(since: datetime | None = None) -> tuple[int, int]:
         hours = AttemptRollup.objects.all()
         days = DailyAttemptRollup.objects.all()
         counts = DeliveryStatusCount.objects.all()
+        count_days = DailyDeliveryStatusCount.objects.all()
         attempts = DeliveryAttempt.objects.all()
         deliveries = Delivery.objects.all()
         if start:
             hours = hours.filter(bucket__gte=start)
             days = days.filter(bucket__gte=day_floor(start))
             counts = counts.filter(bucket__gte=start)
+            count_days = count_days.filter(bucket__gte=day_floor(start))
             attempts = attempts.filter(attempted_at__gte=start)
             deliveries = deliveries.filter(created_at__gte=start)
         hours.delete()
         days.delete()
         counts.delete()
+        count_days.delete()
         written = _insert_grouped(attempts), _insert_status_counts(deliveries)
         # Days from their hours, the hours before ``start`` in its day included.
         source = AttemptRollup.objects.all()
         if start:
             source = source.filter(bucket__gte=day_floor(start))
         _insert_days(source)
+        count_hours = DeliveryStatusCount.objects.all()
+        if start:
+            count_hours = count_hours.filter(bucket__gte=day_floor(start))
+        _insert_status_days(count_hours)
     if connection.vendor == "postgresql":
         # The tables were replaced: without fresh statistics the planner kept the old
         # rows' (28 rows for 7,772 after a seed), and read the dashboard's month with a

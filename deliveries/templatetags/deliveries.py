@@ -6,13 +6,14 @@ from functools import cache, partial
 from html import escape
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.forms import ModelChoiceField
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from deliveries.log import rows
+from deliveries.stats import rows as stats_rows
 from webhooks.models import SystemSettings
 
 register = template.Library()
@@ -92,12 +93,31 @@ def on_hold(delivery) -> str:
 def since(value):
     """A <time> saying how long ago ``value`` was (humanize's words), the timestamp on
     hover: the dashboard's "last delivery" of each endpoint, without three filters."""
-    local = timezone.localtime(value)
-    # Digits, the zone's abbreviation and humanize's words: nothing to escape.
-    return mark_safe(
-        f'<time datetime="{local.isoformat()}" title="{local:%Y-%m-%d %H:%M:%S %Z}">'
-        f"{naturaltime(value)}</time>"
-    )
+    return stats_rows.since(value)
+
+
+@register.simple_tag
+def webhook_row(row):
+    """One row of the dashboard's webhooks (``deliveries.stats.rows.webhook_row``)."""
+    return stats_rows.webhook_row(row)
+
+
+@register.simple_tag
+def trend_bars(chart):
+    """The trend's SVG bars, every column's (``deliveries.stats.rows``)."""
+    return stats_rows.trend_bars(chart)
+
+
+@register.simple_tag
+def trend_tips(chart):
+    """The trend's hover tips, every column's (``deliveries.stats.rows``)."""
+    return stats_rows.trend_tips(chart)
+
+
+@register.simple_tag
+def trend_table(chart):
+    """The rows of the trend's table, every column's (``deliveries.stats.rows``)."""
+    return stats_rows.trend_table(chart)
 
 
 @register.simple_tag(takes_context=True)

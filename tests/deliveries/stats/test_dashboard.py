@@ -134,6 +134,23 @@ def test_webhooks_are_listed_busiest_first_with_links(admin_client, traffic):
     assert reverse("stats:webhook", args=[crm.pk]) in response.content.decode()
 
 
+def test_webhook_rows_escape_names_and_show_health_and_pauses(admin_client, traffic):
+    billing, crm = traffic
+    billing.name, billing.url = "<b>Billing</b> & co", "https://example.com/?a=1&b=<2>"
+    billing.is_active = False
+    billing.save()
+    crm.health, crm.health_changed_at = "failing", timezone.now()
+    crm.save()
+    html = admin_client.get(DASHBOARD, {"range": "24h"}).content.decode()
+    table = html.split('id="webhooks-title"', 1)[1]
+    assert "&lt;b&gt;Billing&lt;/b&gt; &amp; co" in table
+    assert "<b>Billing" not in table
+    assert "https://example.com/?a=1&amp;b=&lt;2&gt;" in table
+    assert '<span class="badge">Paused</span>' in table
+    assert 'data-health="failing"' in table
+    assert "Failing since" in table
+
+
 def test_the_trend_has_a_point_per_period_of_the_window(admin_client, traffic):
     response = admin_client.get(DASHBOARD, {"range": "24h"})
     assert response.context["granularity"] == "hourly"

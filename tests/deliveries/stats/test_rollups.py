@@ -13,6 +13,7 @@ from deliveries.models import (
     DeliveryStatusCount,
     FailureReason,
 )
+from deliveries.rollup_tables import DailyDeliveryStatusCount
 from deliveries.stats import recount, rollups
 from deliveries.stats.figures import percentile
 from tests.factories import make_campaign, make_delivery, make_webhook
@@ -84,6 +85,23 @@ def status_counts(**filters):
     for status, count in rows:
         totals[status] = totals.get(status, 0) + count
     return {status: n for status, n in totals.items() if n}
+
+
+def status_count_sums(model, day=False):
+    """The status counts by (bucket, or its day; webhook, campaign, status), nonzero."""
+    sums = {}
+    for bucket, *key, count in model.objects.values_list(
+        "bucket", "webhook_id", "campaign_id", "status", "count"
+    ):
+        bucket = bucket.replace(hour=0) if day else bucket
+        sums[(bucket, *key)] = sums.get((bucket, *key), 0) + count
+    return {key: n for key, n in sums.items() if n}
+
+
+def assert_status_days_add_up():
+    """The daily status counts are the sum of the hourly ones, key by key."""
+    hourly = status_count_sums(DeliveryStatusCount, day=True)
+    assert status_count_sums(DailyDeliveryStatusCount) == hourly
 
 
 def test_attempts_of_one_hour_webhook_and_outcome_share_a_row(db):
@@ -300,6 +318,22 @@ def test_status_counts_follow_every_change_of_a_delivery(db):
 
     Delivery.objects.filter(pk=second.pk).delete()
     assert status_counts() == {"success": 1}
+    assert_status_days_add_up()
+
+
+def test_daily_status_counts_follow_hours_across_days(db):
+    webhook = make_webhook()
+    campaign = make_campaign(webhook, name="Spring")
+    late = make_delivery(webhook, status="pending", created_at=T0 + timedelta(hours=13, minutes=59))
+    make_delivery(webhook, status="pending", created_at=T0 + timedelta(hours=14), campaign=campaign)
+    Delivery.objects.filter(pk=late.pk).update(created_at=T0 - timedelta(days=2))
+    Delivery.objects.update(status="success")
+    assert_status_days_add_up()
+    day = T0.replace(hour=0)
+    assert status_count_sums(DailyDeliveryStatusCount) == {
+        (day - timedelta(days=2), webhook.pk, None, "success"): 1,
+        (day + timedelta(days=1), webhook.pk, campaign.pk, "success"): 1,
+    }
 
 
 def test_status_counts_survive_deleting_a_webhook_or_campaign(db):
@@ -328,10 +362,14 @@ def test_compacting_merges_rows_without_changing_sums(db):
     assert recount.compact() > 0
 
     assert status_counts() == before == {"success": 4}
-    assert list(DeliveryStatusCount.objects.values_list("status", "count", "compacted")) == [
-        ("success", 4, True)
-    ]
+    for model in (DeliveryStatusCount, DailyDeliveryStatusCount):
+        assert list(model.objects.values_list("status", "count", "compacted")) == [
+            ("success", 4, True)
+        ]
     assert recount.compact() == 0
+    # New deltas after a compaction reach the days again, and only once.
+    Delivery.objects.filter(pk=deliveries[1].pk).update(status="failed")
+    assert_status_days_add_up()
 
 
 def test_rebuild_recounts_statuses(db):
@@ -339,9 +377,21 @@ def test_rebuild_recounts_statuses(db):
     make_delivery(webhook, status="pending")
     make_delivery(webhook, status="failed")
     DeliveryStatusCount.objects.all().delete()
+    DailyDeliveryStatusCount.objects.all().delete()
     recount.rebuild()
     assert status_counts() == {"pending": 1, "failed": 1}
     assert not DeliveryStatusCount.objects.filter(compacted=False).exists()
+    assert_status_days_add_up()
+
+
+def test_rebuild_since_recounts_the_days_of_status_counts(db):
+    webhook = make_webhook()
+    for hours in (1, 3, 26):
+        make_delivery(webhook, status="pending", created_at=T0 + timedelta(hours=hours))
+    before = status_count_sums(DailyDeliveryStatusCount)
+    recount.rebuild(since=T0 + timedelta(hours=2))
+    assert status_count_sums(DailyDeliveryStatusCount) == before
+    assert_status_days_add_up()
 
 
 @pytest.mark.parametrize(

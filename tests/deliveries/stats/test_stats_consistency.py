@@ -18,13 +18,20 @@ from deliveries.models import (
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
+    DeliveryStatusCount,
     FailureReason,
 )
+from deliveries.rollup_tables import DailyDeliveryStatusCount
 from deliveries.stats import recount
 from deliveries.stats.figures import error_kind
 from deliveries.stats.rollups import code_class, histogram_index
 from deliveries.stats.windows import day_floor, hour_ceil, hour_floor, period_start
-from tests.deliveries.stats.test_rollups import assert_days_add_up, rollup_rows
+from tests.deliveries.stats.test_rollups import (
+    assert_days_add_up,
+    assert_status_days_add_up,
+    rollup_rows,
+    status_count_sums,
+)
 from tests.factories import make_campaign, make_webhook
 from tests.support.sending import claim_due
 from webhooks.models import ApiKey, SystemSettings
@@ -177,11 +184,16 @@ def test_every_figure_equals_a_direct_aggregate(
         "timeout",
     }
 
-    # A rebuild from the tables finds what the incremental upkeep wrote, hourly and daily.
+    # A rebuild from the tables finds what the incremental upkeep wrote, hourly and daily:
+    # the attempt rollups, and the status counts the triggers kept through the purges.
     assert_days_add_up()
-    incremental = rollup_rows(), rollup_rows(DailyAttemptRollup)
+    assert_status_days_add_up()
+    incremental = rollup_rows(), rollup_rows(DailyAttemptRollup), status_counts_by_day()
+    recount.compact()
+    assert_status_days_add_up()
     recount.rebuild()
-    assert (rollup_rows(), rollup_rows(DailyAttemptRollup)) == incremental
+    assert (rollup_rows(), rollup_rows(DailyAttemptRollup), status_counts_by_day()) == incremental
+    assert_status_days_add_up()
 
     # The JSON API, all time and over windows that cut through the data.
     key = ApiKey.issue("consistency")[1]
@@ -237,6 +249,10 @@ def test_every_figure_equals_a_direct_aggregate(
             check_statuses(context, window, webhook)
             if webhook is None:
                 check_webhooks(context, shown)
+
+
+def status_counts_by_day():
+    return status_count_sums(DeliveryStatusCount), status_count_sums(DailyDeliveryStatusCount)
 
 
 def check_trend(context, shown, zone):
