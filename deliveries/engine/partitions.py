@@ -159,6 +159,7 @@ def drop_before(cutoff: date) -> list[Dropped]:
     A partition whose lock could not be had in time stays for the next purge."""
     if not enabled():
         return []
+    _drop_detached()
     dropped = []
     for day in days():
         if day + timedelta(days=1) > cutoff:
@@ -168,6 +169,22 @@ def drop_before(cutoff: date) -> list[Dropped]:
         except OperationalError as error:  # the lock timeout: a long read held the table
             logger.warning("partitions: %s stays until the next purge: %s", day, error)
     return dropped
+
+
+def _drop_detached() -> None:
+    """Drop the day tables an earlier purge detached but could not drop (its connection
+    went between the two): nothing reads them any more."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE %s "
+            "AND NOT c.relispartition AND c.relnamespace = current_schema()::regnamespace",
+            [f"{TABLE}_p%"],
+        )
+        leftovers = [name for (name,) in cursor.fetchall() if _NAME.match(name)]
+    for name in leftovers:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {name}")
+        logger.info("partitions: dropped %s, left detached by an earlier purge", name)
 
 
 def _drop(day: date) -> Dropped:
