@@ -37,6 +37,7 @@ def drain(time_budget: float | None = None) -> tuple[int, bool]:
     started, total = time.monotonic(), 0
     sending = Sending(background=True)
     last_claim, got_all, finished = 0.0, True, 0
+    came_up_empty = last = False
     # The endpoints with due work, reused for IDLE_CLAIM_SECONDS: one query fewer a claim.
     endpoints, endpoints_at = [], 0.0
     try:
@@ -46,21 +47,34 @@ def drain(time_budget: float | None = None) -> tuple[int, bool]:
             free = depth - len(sending)
             worth_it = got_all or finished >= refill or now - last_claim >= IDLE_CLAIM_SECONDS
             if not out_of_time and (not sending or (free >= refill and worth_it)):
-                wakeups.clear()  # before claiming: what commits after this claim wakes us again
-                if not endpoints or now - endpoints_at >= IDLE_CLAIM_SECONDS:
+                # The last claim: a claim came up empty and nothing is in flight. Before
+                # it the flag is cleared, so what commits after it wakes a new drain; before
+                # every other claim it is held, since this drain claims again and takes
+                # what commits meanwhile: emits need not wake anyone (wakeups.py).
+                last = not sending and came_up_empty
+                if last:
+                    wakeups.clear()
+                else:
+                    wakeups.hold()
+                # Fresh endpoints for the last claim: the list may miss an endpoint whose
+                # delivery committed while the flag was held.
+                if last or not endpoints or now - endpoints_at >= IDLE_CLAIM_SECONDS:
                     endpoints, endpoints_at = sendable_webhooks(timezone.now()), now
                 claimed = claim_fair(free, endpoints)
                 sending.submit(claimed.deliveries, claimed.slots)
                 total += len(claimed.deliveries)
                 last_claim, finished = now, 0
+                came_up_empty = not claimed.deliveries
                 got_all = bool(claimed.deliveries) and len(claimed.deliveries) == free
                 if got_all:
-                    wakeups.wake()  # there may be a backlog: let another worker help
+                    wakeups.help_with_backlog()  # there may be a backlog: let another help
                 if not sending and claimed.rate_limited:
                     time.sleep(IDLE_CLAIM_SECONDS)  # a rate limit's next tokens are near
                     continue
             if not sending:
-                break
+                if out_of_time or (last and came_up_empty):
+                    break
+                continue  # nothing came: claim once more, the last claim
             # Wake up now and then even if every send hangs: work for other endpoints (or
             # tokens of a rate limit) may have come meanwhile.
             in_flight = len(sending)
