@@ -124,7 +124,14 @@ def grouped(
         for _, value in filters:
             params.extend(value if isinstance(value, list | tuple) else (value,))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            # In the statement's own (implicit) transaction, without a round trip: sums
+            # of a few thousand rows, where starting parallel workers costs more than they
+            # save (the dashboard's month at 20M attempts: 19.7 ms with two, 6.5 without).
+            cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = 0; {sql}", params)
+            cursor.nextset()
+        else:
+            cursor.execute(sql, params)
         rows = cursor.fetchall()
     names = (*keys, *(aggregate.name for aggregate in aggregates))
     results = [dict(zip(names, row, strict=True)) for row in rows]
