@@ -114,7 +114,21 @@ class DailyAttemptRollup(RollupRow):
         ]
 
 
-class DeliveryStatusCount(models.Model):
+class StatusCountRow(models.Model):
+    """Deliveries of one time bucket, webhook, campaign and status: a change (+n / -n) or,
+    ``compacted``, the merged sum of a key's changes."""
+
+    webhook_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=DeliveryStatus.choices)
+    count = models.IntegerField()
+    compacted = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class DeliveryStatusCount(StatusCountRow):
     """How many deliveries created in one hour (UTC) are in each status, kept as deltas.
 
     Database triggers on the deliveries table (migration 0002) insert one row per
@@ -129,11 +143,6 @@ class DeliveryStatusCount(models.Model):
     """
 
     bucket = models.DateTimeField(help_text="Start of the hour (UTC) the deliveries were created.")
-    webhook_id = models.BigIntegerField()
-    campaign_id = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=20, choices=DeliveryStatus.choices)
-    count = models.IntegerField()
-    compacted = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
@@ -159,22 +168,17 @@ class DeliveryStatusCount(models.Model):
         return f"{self.count:+} {self.status} deliveries at {self.bucket:%Y-%m-%d %H:00}"
 
 
-class DailyDeliveryStatusCount(models.Model):
+class DailyDeliveryStatusCount(StatusCountRow):
     """The deliveries of DeliveryStatusCount per UTC day of creation: a window of weeks
     reads a row per day and key instead of 24 (the dashboard's month summed 42,000 rows).
 
-    A database trigger on DeliveryStatusCount (migration 0020) adds every delta row
+    A database trigger on DeliveryStatusCount (migration 0019) adds every delta row
     inserted there to its day, in the same statement, so the days are always the sum of
     their hours. Rows written already merged (``compacted``: by ``compact()`` and
     ``rebuild()``, which keep the days themselves) are not added.
     """
 
     bucket = models.DateTimeField(help_text="Start of the UTC day the deliveries were created.")
-    webhook_id = models.BigIntegerField()
-    campaign_id = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=20, choices=DeliveryStatus.choices)
-    count = models.IntegerField()
-    compacted = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

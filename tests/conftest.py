@@ -1,3 +1,4 @@
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -154,3 +155,20 @@ def start_workers(worker_env, tmp_path):
     yield start
     for worker in started:
         stop(worker)
+
+
+@pytest.fixture
+def other_session(db):
+    """Another database session, as another host's worker would hold: a lock it takes
+    is held until it lets go."""
+    settings = connection.settings_dict
+    session = psycopg.connect(
+        dbname=settings["NAME"],
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        user=settings["USER"] or None,
+        password=settings["PASSWORD"] or None,
+        autocommit=True,
+    )
+    yield session
+    session.close()

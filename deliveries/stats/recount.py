@@ -259,16 +259,7 @@ def _insert_status_counts(deliveries: QuerySet) -> int:
         .values("count_bucket", "webhook_id", "campaign_id", "status")
         .annotate(count_total=Count("id"))
     )
-    select, params = grouped.query.sql_with_params()
-    table = DeliveryStatusCount._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (bucket, webhook_id, campaign_id, status, count, compacted) "
-            "SELECT g.count_bucket, g.webhook_id, g.campaign_id, g.status, g.count_total, %s "
-            f"FROM ({select}) g",
-            (True, *params),
-        )
-        return cursor.rowcount
+    return _insert_compacted_counts(DeliveryStatusCount, "count_bucket", grouped)
 
 
 def _insert_status_days(hours: QuerySet) -> int:
@@ -281,12 +272,18 @@ def _insert_status_days(hours: QuerySet) -> int:
         .annotate(count_total=Sum("count"))
         .exclude(count_total=0)
     )
+    return _insert_compacted_counts(DailyDeliveryStatusCount, "count_day", grouped)
+
+
+def _insert_compacted_counts(model, bucket: str, grouped: QuerySet) -> int:
+    """INSERT ... SELECT the ``grouped`` status counts (their bucket named ``bucket``, their
+    sum ``count_total``) into ``model``'s table as merged rows."""
     select, params = grouped.query.sql_with_params()
-    table = DailyDeliveryStatusCount._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (bucket, webhook_id, campaign_id, status, count, compacted) "
-            "SELECT g.count_day, g.webhook_id, g.campaign_id, g.status, g.count_total, %s "
+            f"INSERT INTO {model._meta.db_table} "
+            "(bucket, webhook_id, campaign_id, status, count, compacted) "
+            f"SELECT g.{bucket}, g.webhook_id, g.campaign_id, g.status, g.count_total, %s "
             f"FROM ({select}) g",
             (True, *params),
         )

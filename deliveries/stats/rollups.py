@@ -5,7 +5,7 @@
   ``add_attempts`` upserts both in the transaction that writes the attempts.
 - ``DeliveryStatusCount``: deliveries per creation hour, webhook, campaign and status,
   written by database triggers (migration 0003) as +n/-n rows, and added to their day
-  (``DailyDeliveryStatusCount``) by a trigger on that table (migration 0020).
+  (``DailyDeliveryStatusCount``) by a trigger on that table (migration 0019).
 
 Taking attempts out again (the retention purge), merging the status rows and rebuilding
 everything from the tables is ``deliveries.stats.recount``.

@@ -96,28 +96,15 @@ def since(value):
     return stats_rows.since(value)
 
 
-@register.simple_tag
-def webhook_row(row):
-    """One row of the dashboard's webhooks (``deliveries.stats.rows.webhook_row``)."""
-    return stats_rows.webhook_row(row)
-
-
-@register.simple_tag
-def trend_bars(chart):
-    """The trend's SVG bars, every column's (``deliveries.stats.rows``)."""
-    return stats_rows.trend_bars(chart)
-
-
-@register.simple_tag
-def trend_tips(chart):
-    """The trend's hover tips, every column's (``deliveries.stats.rows``)."""
-    return stats_rows.trend_tips(chart)
-
-
-@register.simple_tag
-def trend_table(chart):
-    """The rows of the trend's table, every column's (``deliveries.stats.rows``)."""
-    return stats_rows.trend_table(chart)
+# The stats pages' repeated parts, rendered in Python (``deliveries.stats.rows``): a
+# dashboard row per webhook, and the trend's bars, hover tips and table rows.
+for _render in (
+    stats_rows.webhook_row,
+    stats_rows.trend_bars,
+    stats_rows.trend_tips,
+    stats_rows.trend_table,
+):
+    register.simple_tag(_render)
 
 
 @register.simple_tag(takes_context=True)

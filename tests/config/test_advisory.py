@@ -1,7 +1,6 @@
 """Work that must not run twice at once (a campaign's run, the retention purge) runs
 only in the session that holds its advisory lock, whichever host or beat started it."""
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -15,23 +14,6 @@ from webhooks.models import SystemSettings
 only_on_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="advisory locks: PostgreSQL only"
 )
-
-
-@pytest.fixture
-def other_session(db):
-    """Another database session, as another host's worker would hold: a lock it takes
-    is held until it lets go."""
-    settings = connection.settings_dict
-    session = psycopg.connect(
-        dbname=settings["NAME"],
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        user=settings["USER"] or None,
-        password=settings["PASSWORD"] or None,
-        autocommit=True,
-    )
-    yield session
-    session.close()
 
 
 @only_on_postgresql

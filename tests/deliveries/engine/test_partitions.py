@@ -13,7 +13,6 @@ from deliveries.engine import partitions
 from deliveries.engine.retention import purge_expired
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.stats import recount
-from tests.config.test_advisory import other_session  # noqa: F401 (a fixture)
 from tests.deliveries.stats.test_rollups import rollup_rows
 from tests.factories import make_delivery, make_webhook
 from webhooks.models import SystemSettings
@@ -111,7 +110,7 @@ def test_the_purge_drops_an_old_day_and_keeps_what_is_unsettled(thirty_days):
 
 def test_a_drop_that_cannot_have_its_lock_soon_waits_for_the_next_purge(
     thirty_days,
-    other_session,  # noqa: F811 (the fixture imported above)
+    other_session,
     monkeypatch,
 ):
     monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "100ms")
