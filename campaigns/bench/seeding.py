@@ -16,6 +16,7 @@ from django.db import connection, transaction
 
 from campaigns.bench.audience import EVENT_COLUMNS, PROFILE_COLUMNS, Audience
 from campaigns.models import LiveTrigger, Profile, ProfileEvent
+from config.vacuum import vacuum_analyze
 
 PROFILES = Profile._meta.db_table
 EVENTS = ProfileEvent._meta.db_table
@@ -68,11 +69,8 @@ def seed(
             f"SELECT setval(pg_get_serial_sequence('{PROFILES}', 'id'), "
             f"coalesce(max(id), 1), max(id) IS NOT NULL) FROM {PROFILES}"
         )
-    # VACUUM cannot run inside a transaction (a test's, say); ANALYZE can.
-    verb = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-    progress(Progress(f"{PROFILES}, {EVENTS}", step=verb))
-    with connection.cursor() as cursor:
-        cursor.execute(f"{verb} {PROFILES}, {EVENTS}")
+    progress(Progress(f"{PROFILES}, {EVENTS}", step="VACUUM (ANALYZE)"))
+    vacuum_analyze(PROFILES, EVENTS)
 
 
 def _drop_secondary(cursor) -> list[tuple[str, str]]:

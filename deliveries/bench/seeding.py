@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.vacuum import vacuum_analyze
 from config.web import ADMIN_GROUP
 from deliveries.bench.catalogue import (
     COMPANIES,
@@ -85,14 +86,9 @@ def seed(
             writer.put(chunk)
     finally:
         writer.close()
-    if connection.vendor == "postgresql":
-        # VACUUM also sets the visibility map, so index-only scans work from the first
-        # benchmark run; it takes seconds on freshly written tables, and cannot run in a
-        # transaction.
-        verb = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-        tables = ", ".join(model._meta.db_table for _, model, _ in TABLES)
-        with connection.cursor() as cursor:
-            cursor.execute(f"{verb} {tables}")
+    # The visibility map set, index-only scans work from the first benchmark run; it
+    # takes seconds on freshly written tables.
+    vacuum_analyze(*(model._meta.db_table for _, model, _ in TABLES))
     return SeedSummary(
         webhooks=len(hooks),
         events=history.events,

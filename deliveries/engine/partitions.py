@@ -171,6 +171,22 @@ def drop_before(cutoff: date) -> list[Dropped]:
     return dropped
 
 
+def rows_before(cutoff: datetime) -> datetime:
+    """The time before which attempts past retention go row by row: ``cutoff``, or the
+    start of the first old day whose partition is still there (its drop was refused a
+    lock; it waits for the next purge rather than turning into millions of deletes)."""
+    if not enabled():
+        return cutoff
+    old = [day for day in days() if _start(day) < cutoff]
+    return min(cutoff, _start(old[0])) if old else cutoff
+
+
+def row_deleted_table() -> str:
+    """The table whose attempts go row by row: the default partition where there are
+    partitions (only it holds rows a drop leaves), the attempts table elsewhere."""
+    return DEFAULT if enabled() else TABLE
+
+
 def _drop_detached() -> None:
     """Drop the day tables an earlier purge detached but could not drop (its connection
     went between the two): nothing reads them any more."""

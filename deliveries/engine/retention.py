@@ -5,7 +5,7 @@ On PostgreSQL a day's attempts go with their partition (``partitions.drop_before
 one short statement and without leaving dead rows; the attempts of deliveries still
 unsettled are kept. What else is left (the default partition's rows, SQLite's table) and
 the deliveries and events are deleted in small batches, so no statement holds locks on
-the log tables for long."""
+the log tables for long, and the tables they left dead rows in are vacuumed after."""
 
 import logging
 from datetime import timedelta
@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from config import advisory
+from config.vacuum import vacuum_analyze
 from deliveries.engine import partitions
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.stats import recount
@@ -84,9 +85,12 @@ def _purge(now=None) -> int:
     cutoff = day_floor(now - timedelta(days=SystemSettings.load().retention_days))
     dropped = partitions.drop_before(cutoff.date())
     settled = ~Q(delivery__in=Delivery.objects.filter(partitions.UNSETTLED).values("id"))
-    attempts = sum(day.attempts for day in dropped) + _delete_in_batches(
-        DeliveryAttempt.objects.filter(settled, attempted_at__lt=cutoff), "attempted_at", batch
+    row_by_row = _delete_in_batches(
+        DeliveryAttempt.objects.filter(settled, attempted_at__lt=partitions.rows_before(cutoff)),
+        "attempted_at",
+        batch,
     )
+    attempts = sum(day.attempts for day in dropped) + row_by_row
     # A delivery goes once it is finished, older than the cutoff and has no attempt left.
     # Its attempts were all made by its last (so only the old days' are looked for).
     old_deliveries = (
@@ -106,6 +110,15 @@ def _purge(now=None) -> int:
         "id",
         batch,
     )
+    # What went row by row left dead rows: vacuumed now, their space is reused by the
+    # next days' rows and the tables stop growing (autovacuum would come to it later,
+    # after the log's queries had read past them for a while).
+    purged = [
+        (partitions.row_deleted_table(), row_by_row),
+        (Delivery._meta.db_table, deliveries),
+        (Event._meta.db_table, events),
+    ]
+    vacuum_analyze(*(table for table, count in purged if count))
     if attempts or deliveries or events:
         ActivityEntry.record(
             "job.retention_purge",

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
 
+from config.vacuum import vacuum_analyze
 from deliveries.models import (
     DURATION_EDGES,
     HISTOGRAM_FIELDS,
@@ -334,14 +335,11 @@ def rebuild(since: datetime | None = None) -> tuple[int, int]:
         if start:
             count_hours = count_hours.filter(bucket__gte=day_floor(start))
         _insert_status_days(count_hours)
-    if connection.vendor == "postgresql":
-        # The tables were replaced: without fresh statistics the planner kept the old
-        # rows' (28 rows for 7,772 after a seed), and read the dashboard's month with a
-        # parallel sort that took twice as long. VACUUM too where it may run (not in a
-        # transaction): the replaced rows left the daily status counts at 70,070 dead
-        # rows to 3,072 live after a 20M seed, and their month read 612 pages.
-        verb = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-        with connection.cursor() as cursor:
-            cursor.execute(f"{verb} {tables}")
+    # The tables were replaced: without fresh statistics the planner kept the old rows'
+    # (28 rows for 7,772 after a seed), and read the dashboard's month with a parallel
+    # sort that took twice as long. VACUUM too where it may run (not in a transaction):
+    # the replaced rows left the daily status counts at 70,070 dead rows to 3,072 live
+    # after a 20M seed, and their month read 612 pages.
+    vacuum_analyze(*(model._meta.db_table for model in models))
     logger.info("rebuild: %s attempt rollups, %s status counts", *written)
     return written

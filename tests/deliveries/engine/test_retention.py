@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+import pytest
+from django.db import connection
 from django.utils import timezone
 
 from deliveries.engine.retention import purge_expired
@@ -51,3 +53,31 @@ def test_it_follows_the_retention_setting(db):
 def test_nothing_to_purge_writes_no_activity(db):
     assert purge_expired() == 0
     assert not ActivityEntry.objects.exists()
+
+
+def table_bytes(model) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_table_size(%s)", [model._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="VACUUM: PostgreSQL")
+@pytest.mark.django_db(transaction=True)  # VACUUM runs outside a transaction
+def test_the_next_days_rows_reuse_the_space_the_purge_freed():
+    """No bloat: what the purge deleted row by row is vacuumed, so as many new rows fit
+    in the space and the tables do not grow."""
+    system = SystemSettings.load()
+    system.retention_days = 30
+    system.save()
+    event_type, webhook = make_event_type(), make_webhook()
+    for _ in range(300):
+        aged(webhook, event_type, age_days=40)
+    deliveries, events = table_bytes(Delivery), table_bytes(Event)
+
+    assert purge_expired() == 300
+    for _ in range(300):
+        aged(webhook, event_type, age_days=1)
+
+    assert Delivery.objects.count() == 300
+    assert table_bytes(Delivery) <= deliveries
+    assert table_bytes(Event) <= events
