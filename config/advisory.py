@@ -14,6 +14,7 @@ from django.db import connection
 # The first half of a lock's key: what kind of work (the second says which one).
 CAMPAIGN_RUN = 0x0CA3
 MAINTENANCE = 0x0CA4
+ORDERED_LINES = 0x0CA5
 
 
 @contextmanager
@@ -36,3 +37,12 @@ def alone(namespace: int, key: int, wait: bool = False) -> Iterator[bool]:
         if held:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
+
+
+def take_turn(namespace: int, key: int) -> None:
+    """Wait until no other transaction holds the lock ``(namespace, key)``, and hold it
+    until this transaction ends (call it inside one). Nothing on SQLite: one writer."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [namespace, key])

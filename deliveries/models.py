@@ -30,6 +30,15 @@ from deliveries.rollup_tables import (  # noqa: F401
 # a delivery not tried yet (deliveries/log/queries.py pages on it).
 ACTIVITY = Coalesce("last_attempt_at", "created_at")
 
+# In an ordered line (``line_key`` set): waiting for its turn (new, or resent by an admin,
+# and not due yet), or busy (the line's head: due, being sent, retrying, or held).
+LINE_WAITING = models.Q(line_key__isnull=False, next_attempt_at__isnull=True, holds_line=False) & (
+    models.Q(status="pending") | models.Q(manual_requested_at__isnull=False)
+)
+LINE_BUSY = models.Q(line_key__isnull=False) & (
+    models.Q(next_attempt_at__isnull=False) | models.Q(holds_line=True)
+)
+
 # What a delivery log row shows; everything else (payloads above all) stays unread.
 LOG_FIELDS = [
     "id",
@@ -147,6 +156,12 @@ class Delivery(models.Model):
         related_name="+",
         db_index=False,
     )
+    # Ordered delivery (``engine/lines.py``): the line it waits in, "" for the endpoint's
+    # one line, NULL when its webhook sends in any order. A delivery waiting behind the
+    # line's head has no ``next_attempt_at`` until the head is done.
+    line_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no line)
+    # Given up first in a line that holds until an admin retries or skips it.
+    holds_line = models.BooleanField(default=False, db_default=False)
     # The bulk retry that last asked for this delivery (its progress counts these rows).
     bulk_retry = models.ForeignKey(
         "BulkRetry",
@@ -213,6 +228,18 @@ class Delivery(models.Model):
                 fields=["webhook", "next_attempt_at"],
                 name="delivery_due_webhook",
                 condition=models.Q(status__in=["pending", "in_progress", "failed"]),
+            ),
+            # Ordered lines: the next to send of each line (the first waiting)...
+            models.Index(
+                fields=["webhook", "line_key", "id"],
+                name="delivery_line_waiting",
+                condition=LINE_WAITING,
+            ),
+            # ...and whether the line is busy (a delivery due, in flight or held).
+            models.Index(
+                fields=["webhook", "line_key"],
+                name="delivery_line_busy",
+                condition=LINE_BUSY,
             ),
             # A bulk retry's progress: its deliveries, sent or still waiting.
             models.Index(

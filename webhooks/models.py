@@ -59,6 +59,25 @@ class RetryStrategy(models.TextChoices):
     FIXED = "fixed", "Fixed interval"
 
 
+class DeliveryOrder(models.TextChoices):
+    """How a webhook's deliveries are lined up (``deliveries.engine.lines``)."""
+
+    ANY = "any", "Any order (fastest)"
+    ENDPOINT = "endpoint", "In order per endpoint"
+    KEY = "key", "In order per key"
+
+
+class WhenHeadGivenUp(models.TextChoices):
+    """What an ordered line does when its first delivery runs out of retries."""
+
+    SKIP = "skip", "Skip it and go on"
+    HOLD = "hold", "Hold the line until an admin acts"
+
+
+# An ordering key is cut to this many characters.
+MAX_ORDERING_KEY = 200
+
+
 # Exponential backoff halves the first wait with each retry added: past 20 the first waits
 # are shorter than a request. A fixed interval allows more (seed 003: hourly for 48 hours).
 MAX_RETRIES = {RetryStrategy.EXPONENTIAL: 20, RetryStrategy.FIXED: 100}
@@ -119,6 +138,23 @@ class Webhook(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+    )
+    # Ordered delivery: within a line (the endpoint, or the endpoint and a key read from
+    # the event), a delivery is sent once the one before it succeeded or was given up.
+    delivery_order = models.CharField(
+        max_length=10, choices=DeliveryOrder.choices, default=DeliveryOrder.ANY, db_default="any"
+    )
+    # Where the key is in the event's payload (dots between names: ``data.order_id``);
+    # blank: the ``ordering_key`` the event was sent with.
+    ordering_key_path = models.CharField(
+        "ordering key field", max_length=200, blank=True, default="", db_default=""
+    )
+    when_head_given_up = models.CharField(
+        "when the first in line is given up",
+        max_length=10,
+        choices=WhenHeadGivenUp.choices,
+        default=WhenHeadGivenUp.SKIP,
+        db_default="skip",
     )
     event_types = models.ManyToManyField(EventType, related_name="webhooks", blank=True)
     # Endpoint health, kept by the sender.
@@ -190,6 +226,10 @@ class Event(models.Model):
     payload = models.JSONField()
     occurred_at = models.DateTimeField(default=timezone.now)
     idempotency_key = models.CharField(max_length=200, blank=True)
+    # The line of webhooks ordered per key that do not read the key from the payload.
+    ordering_key = models.CharField(
+        max_length=MAX_ORDERING_KEY, blank=True, default="", db_default=""
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,13 +2,15 @@
 invalidates, in any process.
 
 ``lookup(names)`` answers, for each catalogued name, the event type's id, its category
-and its webhooks as ``(webhook id, is_active)``, with the version of the subscriptions it
-was read at. On PostgreSQL the answer comes from a cache kept per process: a name it does
-not hold is read from the database, with the version, in one statement.
+and its webhooks as ``Subscriber``s (id, is_active, how its deliveries are ordered),
+with the version of the subscriptions it was read at. On PostgreSQL the answer comes
+from a cache kept per process: a name it does not hold is read from the database, with
+the version, in one statement.
 
 The version is one row (``webhooks_subscription_version``, migration 0005) that triggers
 renumber in the same transaction as any change of a subscription, a webhook's
-``is_active``, a webhook deleted, or an event type added, renamed, recategorised or
+``is_active`` or order settings (migration 0006), a webhook deleted, or an event type
+added, renamed, recategorised or
 deleted: whichever process, page or SQL statement made it. A writer puts ``GUARD`` in the
 statement that writes with what it looked up (``deliveries.engine.writes``): the statement
 writes nothing unless the version is still the one read, so a change committed before
@@ -21,10 +23,11 @@ caller's transaction.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connection
 
-from webhooks.models import EventType, Webhook
+from webhooks.models import DeliveryOrder, EventType, Webhook
 
 VERSION_TABLE = "webhooks_subscription_version"
 
@@ -33,13 +36,23 @@ VERSION_TABLE = "webhooks_subscription_version"
 GUARD = f"(SELECT version FROM {VERSION_TABLE} WHERE id = 1) IS NOT DISTINCT FROM %s"
 
 
+class Subscriber(NamedTuple):
+    """A webhook subscribed to an event type: what its deliveries' first state and line
+    depend on (a change to any of these changes the version)."""
+
+    webhook_id: int
+    is_active: bool
+    delivery_order: str = DeliveryOrder.ANY
+    ordering_key_path: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriptions:
     """An event type and the webhooks subscribed to it."""
 
     event_type_id: int
     category: str
-    webhooks: tuple[tuple[int, bool], ...]  # (webhook id, is_active), by id
+    webhooks: tuple[Subscriber, ...]  # by webhook id
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +98,7 @@ def _read(names: set[str]) -> tuple[int | None, dict[str, Subscriptions]]:
     through = Webhook.event_types.through._meta
     sql = f"""
         SELECT (SELECT version FROM {VERSION_TABLE} WHERE id = 1),
-            t.id, t.name, t.category, w.id, w.is_active
+            t.id, t.name, t.category, w.id, w.is_active, w.delivery_order, w.ordering_key_path
         FROM (SELECT 1) AS one
         LEFT JOIN {EventType._meta.db_table} t ON t.name = ANY(%s)
         LEFT JOIN {through.db_table} s ON s.eventtype_id = t.id
@@ -97,25 +110,31 @@ def _read(names: set[str]) -> tuple[int | None, dict[str, Subscriptions]]:
         rows = cursor.fetchall()
     version = rows[0][0]
     types: dict[str, tuple[int, str, list]] = {}
-    for _, type_id, name, category, webhook_id, is_active in rows:
+    for _, type_id, name, category, webhook_id, *subscriber in rows:
         if type_id is None:
             continue
         entry = types.setdefault(name, (type_id, category, []))
         if webhook_id is not None:
-            entry[2].append((webhook_id, is_active))
+            entry[2].append(Subscriber(webhook_id, *subscriber))
     return version, {name: Subscriptions(i, c, tuple(w)) for name, (i, c, w) in types.items()}
 
 
 def _read_orm(names: set[str]) -> dict[str, Subscriptions]:
     kinds = list(EventType.objects.filter(name__in=names).values_list("id", "name", "category"))
     through = Webhook.event_types.through
-    webhooks: dict[int, list[tuple[int, bool]]] = {}
-    for type_id, webhook_id, is_active in (
+    webhooks: dict[int, list[Subscriber]] = {}
+    for type_id, webhook_id, *subscriber in (
         through.objects.filter(eventtype_id__in=[kind[0] for kind in kinds])
         .order_by("webhook_id")
-        .values_list("eventtype_id", "webhook_id", "webhook__is_active")
+        .values_list(
+            "eventtype_id",
+            "webhook_id",
+            "webhook__is_active",
+            "webhook__delivery_order",
+            "webhook__ordering_key_path",
+        )
     ):
-        webhooks.setdefault(type_id, []).append((webhook_id, is_active))
+        webhooks.setdefault(type_id, []).append(Subscriber(webhook_id, *subscriber))
     return {
         name: Subscriptions(type_id, category, tuple(webhooks.get(type_id, ())))
         for type_id, name, category in kinds

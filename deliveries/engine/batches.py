@@ -48,6 +48,22 @@ class Recorder(threading.Thread):
         super().__init__(name="record", daemon=True)
         self.system = system
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        # Results of deliveries in ordered lines handed over and not written yet: writing
+        # one frees its line's next delivery (``lines.promote``).
+        self._in_lines = 0
+        self._written = threading.Condition()
+
+    def put(self, result) -> None:
+        if result[0].line_key is not None:
+            with self._written:
+                self._in_lines += 1
+        self.queue.put(result)
+
+    def wait_for_lines(self, timeout: float) -> None:
+        """Wait (up to ``timeout``) until the results of ordered deliveries handed over
+        are written, and the next of their lines are due."""
+        with self._written:
+            self._written.wait_for(lambda: self._in_lines == 0, timeout)
 
     def run(self) -> None:
         try:
@@ -67,6 +83,11 @@ class Recorder(threading.Thread):
                         break
                     group.append(item)
                 self._write(group)
+                in_lines = sum(result[0].line_key is not None for result in group)
+                if in_lines:
+                    with self._written:
+                        self._in_lines -= in_lines
+                        self._written.notify_all()
         finally:
             connection.close()  # this thread's own
 
@@ -122,12 +143,19 @@ class Sending:
             results.append((delivery, request, future.result()))
         if self.recorder:
             for result in results:
-                self.recorder.queue.put(result)
+                self.recorder.put(result)
             return 0
         step = settings.DELIVERIES_RECORD_BATCH
         for start in range(0, len(results), step):
             record(results[start : start + step], self.system)
         return sum(result.success for _, _, result in results)
+
+    def wait_for_lines(self, timeout: float = 1.0) -> None:
+        """With nothing in flight: wait until what was sent in ordered lines is recorded,
+        so the next claim finds their next deliveries due (a line's next delivery is not
+        due before its head's result is written)."""
+        if self.recorder and not self.futures:
+            self.recorder.wait_for_lines(timeout)
 
     def close(self) -> None:
         """Wait for the recorder to write everything handed to it."""

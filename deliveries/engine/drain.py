@@ -47,6 +47,7 @@ def drain(time_budget: float | None = None) -> tuple[int, bool]:
             free = depth - len(sending)
             worth_it = got_all or finished >= refill or now - last_claim >= IDLE_CLAIM_SECONDS
             if not out_of_time and (not sending or (free >= refill and worth_it)):
+                sending.wait_for_lines()
                 # The last claim: a claim came up empty and nothing is in flight. Before
                 # it the flag is cleared, so what commits after it wakes a new drain; before
                 # every other claim it is held, since this drain claims again and takes

@@ -8,6 +8,7 @@ read again and the write retried. SQLite (the embedded setup) reads the subscrip
 and writes by INSERTs in one transaction.
 """
 
+import functools
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -18,10 +19,12 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from deliveries.engine import lines
+from deliveries.engine.storable import clean_text
 from deliveries.engine.wakeups import wake
 from deliveries.engine.writes import write_events
 from webhooks import subscriptions
-from webhooks.models import Event
+from webhooks.models import MAX_ORDERING_KEY, Event
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 
@@ -37,12 +40,14 @@ class UnknownEventType(LookupError):
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to record: its type's name, its payload (a JSON document), an optional
-    idempotency key and when it happened (default: now)."""
+    idempotency key, when it happened (default: now) and an optional ordering key (the
+    line of webhooks ordered per key that read no field of the payload)."""
 
     event_type: str
     payload: Any
     idempotency_key: str | None = None
     occurred_at: datetime | None = None
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ def emit(
     payload,
     idempotency_key: str | None = None,
     occurred_at: datetime | None = None,
+    ordering_key: str | None = None,
 ) -> tuple[Event, bool]:
     """Record ``payload`` as an event of ``event_type`` (that happened at ``occurred_at``,
     default now) and one delivery per subscribed webhook: pending for active webhooks,
@@ -76,7 +82,7 @@ def emit(
     woken once the surrounding transaction commits; if that wake-up is lost, the periodic
     dispatcher still finds the pending deliveries.
     """
-    new = NewEvent(event_type, payload, idempotency_key, occurred_at)
+    new = NewEvent(event_type, payload, idempotency_key, occurred_at, ordering_key)
     [result] = emit_many([new])
     if result.error is not None:
         raise result.error
@@ -88,6 +94,7 @@ def emit(
         payload=payload,
         idempotency_key=result.idempotency_key or "",
         occurred_at=result.occurred_at,
+        ordering_key=_ordering_key(new),
     )
     event._state.adding, event._state.db = False, connection.alias
     return event, True
@@ -120,7 +127,9 @@ def emit_many(events: Iterable[NewEvent]) -> list[Emitted]:
                 if kind is None or (key and first.setdefault(key, i) != i):
                     continue
                 row_of[i] = len(rows)
-                rows.append((kind.event_type_id, event.payload, key, occurred[i]))
+                rows.append(
+                    (kind.event_type_id, event.payload, key, occurred[i], _ordering_key(event))
+                )
             recipients = {
                 kind.event_type_id: (kind.category, kind.webhooks) for kind in found.values()
             }
@@ -131,7 +140,10 @@ def emit_many(events: Iterable[NewEvent]) -> list[Emitted]:
             subscriptions.forget()
         else:
             raise RuntimeError(f"The subscriptions changed during each of {MAX_TRIES} writes")
-    if written.pending:
+    if written.lines:
+        # The lines they joined, promoted once they are there for all to see.
+        transaction.on_commit(functools.partial(_promote, written.lines))
+    elif written.pending:
         transaction.on_commit(wake)
     stored = _stored(
         batch[i].idempotency_key for i, row in row_of.items() if written.ids[row] is None
@@ -160,6 +172,15 @@ def emit_many(events: Iterable[NewEvent]) -> list[Emitted]:
             # insert that lost its key to a concurrent one always did).
             results.append(stored[key])
     return results
+
+
+def _ordering_key(event: NewEvent) -> str:
+    return clean_text(event.ordering_key or "")[:MAX_ORDERING_KEY]
+
+
+def _promote(joined) -> None:
+    lines.promote(joined)
+    wake()
 
 
 def _stored(keys: Iterable[str]) -> dict[str, Emitted]:

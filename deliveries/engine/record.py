@@ -19,7 +19,7 @@ from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deliveries.engine import health
+from deliveries.engine import health, lines
 from deliveries.engine.retry import is_permanent, next_delay
 from deliveries.engine.sender import (
     CONTENT_FAILURES,
@@ -28,6 +28,7 @@ from deliveries.engine.sender import (
     url_with_query,
 )
 from deliveries.engine.storable import clean_text, short
+from deliveries.engine.wakeups import wake
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, FailureReason, Trigger
 from deliveries.stats import rollups
 from webhooks.models import SystemSettings
@@ -133,12 +134,21 @@ def _next_state(delivery, result, system, now) -> None:
     delivery.manual_requested_at, delivery.manual_requested_by_id = None, None
     if not result.success and automatic and not is_permanent(result.failure_reason):
         delay = next_delay(delivery.webhook, system, retries_done=delivery.attempt_count - 1)
+    delivery.holds_line = False
     if result.success:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCESS, None
     elif delay is not None:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, now + delay
     else:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+        _given_up_in_line(delivery)
+
+
+def _given_up_in_line(delivery) -> None:
+    """A delivery given up in an ordered line holds it if its webhook says so."""
+    delivery.holds_line = delivery.line_key is not None and lines.holds_when_given_up(
+        delivery.webhook
+    )
 
 
 def give_up(deliveries: list[Delivery], now) -> None:
@@ -199,6 +209,7 @@ def _fail(delivery: Delivery, reason: str, now) -> None:
     delivery.last_response_code = None
     delivery.last_failure_reason = reason
     delivery.updated_at = now
+    _given_up_in_line(delivery)
 
 
 def _write(
@@ -215,6 +226,15 @@ def _write(
         _insert_attempts(attempts)
         stale = _save_states(deliveries, claims or [None] * len(deliveries))
         rollups.add_attempts(attempts)  # last: the rollup rows stay locked until the commit
+    # The ordered lines these deliveries are done with: the next in each goes now.
+    done = {
+        (d.webhook_id, d.line_key)
+        for d in deliveries
+        if d.line_key is not None and d.next_attempt_at is None and not d.holds_line
+        if d.pk not in stale
+    }
+    if done and lines.promote(done):
+        wake()
     for delivery_id in sorted(stale):
         logger.warning(
             "Delivery %s is no longer under the claim its attempt was sent with (the "
@@ -285,6 +305,7 @@ def _record_failure(attempt, delivery, claim: Claim, error: DatabaseError, now) 
 
 STATE_FIELDS = [
     "status",
+    "holds_line",
     "next_attempt_at",
     "manual_requested_at",
     "manual_requested_by",
@@ -319,6 +340,7 @@ def _save_states(deliveries: list[Delivery], claims: list[Claim | None]) -> set[
             _iso(d.updated_at),
             None if claim is None else claim.attempt_count,
             None if claim is None else _iso(claim.next_attempt_at),
+            d.holds_line,
         ]
         for d, claim in zip(deliveries, claims, strict=True)
     ]
@@ -362,6 +384,7 @@ UPDATE {Delivery._meta.db_table} AS d SET
     last_response_code = (v->>4)::smallint,
     last_failure_reason = v->>5,
     updated_at = (v->>6)::timestamptz,
+    holds_line = (v->>9)::boolean,
     manual_requested_at = NULL,
     manual_requested_by_id = NULL
 FROM json_array_elements(%s::json) AS v

@@ -6,7 +6,7 @@ their work visible (``delay_on_commit`` or ``transaction.on_commit``).
 
 from celery import shared_task
 
-from deliveries.engine import alerts, drain, health, partitions, retention
+from deliveries.engine import alerts, drain, health, lines, partitions, retention
 from deliveries.engine.wakeups import DRAIN_TASK
 from deliveries.stats import recount
 
@@ -23,7 +23,9 @@ def drain_due(time_budget: float | None = None) -> int:
 @shared_task(name="deliveries.dispatch_due", ignore_result=True)
 def dispatch_due() -> int:
     """Periodic: start enough drains for everything due, including deliveries whose lease
-    ran out because a worker died or a broker message was lost."""
+    ran out because a worker died or a broker message was lost, and the next of each
+    ordered line whose head is done (a process stopped before promoting it)."""
+    lines.promote_all()
     due, drains = drain.drains_needed()
     for _ in range(drains):
         drain_due.delay()

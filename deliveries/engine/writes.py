@@ -24,9 +24,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.prepared import prepared_cursor
+from deliveries.engine.lines import Line, line_of
 from deliveries.engine.record import record_unsent
 from deliveries.models import Delivery, DeliveryStatus, Source
-from webhooks.models import Event, Webhook
+from webhooks.models import DeliveryOrder, Event, Webhook
+from webhooks.subscriptions import Subscriber
 
 
 def initial_state(webhook: Webhook, now: datetime) -> tuple[str, datetime | None]:
@@ -43,22 +45,25 @@ def _state(active: bool, now: datetime) -> tuple[str, datetime | None]:
 
 class EventsWritten(NamedTuple):
     """What ``write_events`` wrote: each event's new id (None where its idempotency key
-    belonged to an event already stored) and how many deliveries are due now."""
+    belonged to an event already stored), how many deliveries are due now, and the
+    ordered lines that deliveries joined (``lines.promote`` them after the commit)."""
 
     ids: list[int | None]
     pending: int
+    lines: frozenset[Line] = frozenset()
 
 
 def write_events(
-    events: Sequence[tuple[int, Any, str, datetime]],
-    recipients: Mapping[int, tuple[str, Sequence[tuple[int, bool]]]],
+    events: Sequence[tuple[int, Any, str, datetime, str]],
+    recipients: Mapping[int, tuple[str, Sequence[Subscriber]]],
     *,
     guard: tuple[str, Any] | None = None,
     now: datetime | None = None,
 ) -> EventsWritten | None:
     """Write ``events``, each ``(event type id, payload, idempotency key or "",
-    occurred_at)``, and one delivery per webhook of ``recipients[event type id]``
-    (``(category, [(webhook id, is_active)])``) in the state of ``initial_state``.
+    occurred_at, ordering key or "")``, and one delivery per webhook of
+    ``recipients[event type id]`` (``(category, [Subscriber])``) in the state of
+    ``initial_state``; to an ordered webhook, waiting in its line (``lines.line_of``).
 
     An event whose key is stored already is skipped (the key's unique constraint decides,
     so concurrent writers of one key write it once); keys must not repeat within
@@ -71,22 +76,36 @@ def write_events(
     now = now or timezone.now()
     # A delivery's state depends on its webhook's is_active alone: two calls, not one a row.
     states = {active: _state(active, now) for active in (True, False)}
-    rows = [
-        _Recipient(type_id, webhook_id, category, *states[is_active])
-        for type_id, (category, webhooks) in recipients.items()
-        for webhook_id, is_active in webhooks
-    ]
+    rows, ordered = [], {}
+    for type_id, (category, webhooks) in recipients.items():
+        for subscriber in webhooks:
+            status, due = states[subscriber.is_active]
+            if subscriber.is_active and subscriber.delivery_order != DeliveryOrder.ANY:
+                ordered.setdefault(type_id, []).append(subscriber)
+                due = None  # waits in its line until promoted
+            rows.append(_Recipient(type_id, subscriber.webhook_id, category, status, due))
+    # The line of each (event, ordered webhook), by the event's number from 1.
+    in_line = {
+        (n, subscriber.webhook_id): line_of(
+            subscriber.delivery_order, subscriber.ordering_key_path, payload, ordering_key
+        )
+        for n, (type_id, payload, _, _, ordering_key) in enumerate(events, 1)
+        for subscriber in ordered.get(type_id, ())
+    }
     if _copies():
-        ids = _insert_events(events, rows, guard, now)
+        ids = _insert_events(events, rows, in_line, guard, now)
         if ids is None:
             return None
     else:
-        ids = _create_events(events, rows, now)
+        ids = _create_events(events, rows, in_line, now)
     due = Counter(row.event_type_id for row in rows if row.status == DeliveryStatus.PENDING)
     pending = sum(
         due[type_id] for event_id, (type_id, *_) in zip(ids, events, strict=True) if event_id
     )
-    return EventsWritten(ids, pending)
+    joined = frozenset(
+        (webhook_id, key) for (n, webhook_id), key in in_line.items() if ids[n - 1] is not None
+    )
+    return EventsWritten(ids, pending, joined)
 
 
 class _Recipient(NamedTuple):
@@ -213,8 +232,9 @@ def _copy(template: Delivery, count: int, bodies: Iterable[str]) -> list[int]:
 
 
 def _insert_events(
-    events: Sequence[tuple[int, Any, str, datetime]],
+    events: Sequence[tuple[int, Any, str, datetime, str]],
     rows: Sequence[_Recipient],
+    in_line: Mapping[tuple[int, int], str],
     guard: tuple[str, Any] | None,
     now: datetime,
 ) -> list[int | None] | None:
@@ -223,7 +243,7 @@ def _insert_events(
     and, joined on their type, the deliveries of those inserted."""
     field = Event._meta.get_field("occurred_at")
     times: dict[datetime, str] = {}  # Most events of a batch happened "now": one each.
-    for *_, occurred_at in events:
+    for _, _, _, occurred_at, _ in events:
         if occurred_at not in times:
             times[occurred_at] = field.get_db_prep_save(occurred_at, connection).isoformat()
     params = [
@@ -231,14 +251,18 @@ def _insert_events(
         # than thousands of values quoted one by one.
         json.dumps(
             [
-                (type_id, payload, key, times[occurred_at])
-                for type_id, payload, key, occurred_at in events
+                (type_id, payload, key, times[occurred_at], ordering_key)
+                for type_id, payload, key, occurred_at, ordering_key in events
             ]
         ),
         *([guard[1]] if guard else []),
         *_defaults(Event, {"created_at": now}),
         # The recipients by column, an array each.
         *([row[i] for row in rows] for i in range(len(_Recipient._fields))),
+        # The ordered deliveries' lines: (event number, webhook id) -> line key.
+        [n for n, _ in in_line],
+        [webhook_id for _, webhook_id in in_line],
+        list(in_line.values()),
         *_defaults(Delivery, {"source": Source.EVENT, "created_at": now, "updated_at": now}),
     ]
     with prepared_cursor() as cursor:
@@ -255,8 +279,17 @@ def _insert_events(
 # What an event brings, and what a recipient row gives each of its deliveries; every
 # other column of the models is written as a new instance leaves it (its default), so a
 # new field with a default needs nothing here.
-EVENT_GIVEN = ("id", "event_type", "payload", "idempotency_key", "occurred_at")
-DELIVERY_GIVEN = ("id", "event", "event_type", "webhook", "category", "status", "next_attempt_at")
+EVENT_GIVEN = ("id", "event_type", "payload", "idempotency_key", "occurred_at", "ordering_key")
+DELIVERY_GIVEN = (
+    "id",
+    "event",
+    "event_type",
+    "webhook",
+    "category",
+    "status",
+    "next_attempt_at",
+    "line_key",
+)
 
 
 @functools.cache
@@ -280,7 +313,8 @@ def _events_sql(condition: str) -> str:
             SELECT nextval((SELECT pg_get_serial_sequence('{event.db_table}', 'id')::regclass))
                 AS id, i.n,
                 (i.e->>0)::bigint AS event_type_id, (i.e->1)::jsonb AS payload,
-                i.e->>2 AS idempotency_key, (i.e->>3)::timestamptz AS occurred_at
+                i.e->>2 AS idempotency_key, (i.e->>3)::timestamptz AS occurred_at,
+                i.e->>4 AS ordering_key
             FROM json_array_elements(%s::json) WITH ORDINALITY AS i(e, n)
         ),
         allowed AS (SELECT {condition} AS ok),
@@ -288,7 +322,7 @@ def _events_sql(condition: str) -> str:
             INSERT INTO {event.db_table} (
                 {columns(event, EVENT_GIVEN)}{"".join(", " + quote(f.column) for f in event_others)}
             )
-            SELECT id, event_type_id, payload, idempotency_key, occurred_at
+            SELECT id, event_type_id, payload, idempotency_key, occurred_at, ordering_key
                 {"".join(f", %s::{f.db_type(connection)}" for f in event_others)}
             FROM input WHERE (SELECT ok FROM allowed)
             ORDER BY idempotency_key, n
@@ -301,14 +335,21 @@ def _events_sql(condition: str) -> str:
                 %s::{casts["status"]}[], %s::{casts["next_attempt_at"]}[]
             ) AS r(event_type_id, webhook_id, category, status, next_attempt_at)
         ),
+        line AS (
+            SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::{casts["line_key"]}[])
+                AS l(n, webhook_id, line_key)
+        ),
         d AS (
             INSERT INTO {delivery.db_table} (
                 {columns(delivery, DELIVERY_GIVEN[1:])}
                 {"".join(", " + quote(f.column) for f in delivery_others)}
             )
-            SELECT e.id, r.event_type_id, r.webhook_id, r.category, r.status, r.next_attempt_at
+            SELECT e.id, r.event_type_id, r.webhook_id, r.category, r.status, r.next_attempt_at,
+                l.line_key
                 {"".join(f", %s::{f.db_type(connection)}" for f in delivery_others)}
-            FROM e JOIN recipient r ON r.event_type_id = e.event_type_id
+            FROM e JOIN input i ON i.id = e.id
+            JOIN recipient r ON r.event_type_id = e.event_type_id
+            LEFT JOIN line l ON l.n = i.n AND l.webhook_id = r.webhook_id
         )
         SELECT n, id FROM input WHERE id IN (SELECT id FROM e)
         UNION ALL SELECT 0, NULL FROM allowed WHERE NOT ok
@@ -330,30 +371,31 @@ def _prepared_defaults(model, given: tuple[str, ...]) -> list[tuple[str, Any]]:
 
 
 def _create_events(
-    events: Sequence[tuple[int, Any, str, datetime]],
+    events: Sequence[tuple[int, Any, str, datetime, str]],
     rows: Sequence[_Recipient],
+    in_line: Mapping[tuple[int, int], str],
     now: datetime,
 ) -> list[int | None]:
     """The same by INSERTs (SQLite): the caller's transaction holds the database's write
     lock, so the keys found stored now are still the stored ones at the commit."""
-    keys = [key for _, _, key, _ in events if key]
+    keys = [key for _, _, key, _, _ in events if key]
     taken = set(
         Event.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
     )
-    new = [
-        Event(
+    new = {
+        n: Event(
             event_type_id=type_id,
             payload=payload,
             idempotency_key=key,
             occurred_at=occurred_at,
+            ordering_key=ordering_key,
             created_at=now,
         )
-        for type_id, payload, key, occurred_at in events
+        for n, (type_id, payload, key, occurred_at, ordering_key) in enumerate(events, 1)
         if not key or key not in taken
-    ]
-    Event.objects.bulk_create(new)
-    created = iter(new)
-    ids = [None if key and key in taken else next(created).pk for _, _, key, _ in events]
+    }
+    Event.objects.bulk_create(new.values())
+    ids = [new[n].pk if n in new else None for n in range(1, len(events) + 1)]
     by_type: dict[int, list[_Recipient]] = {}
     for row in rows:
         by_type.setdefault(row.event_type_id, []).append(row)
@@ -365,11 +407,12 @@ def _create_events(
             category=row.category,
             status=row.status,
             next_attempt_at=row.next_attempt_at,
+            line_key=in_line.get((n, row.webhook_id)),
             source=Source.EVENT,
             created_at=now,
             updated_at=now,
         )
-        for event in new
+        for n, event in new.items()
         for row in by_type.get(event.event_type_id, ())
     )
     return ids

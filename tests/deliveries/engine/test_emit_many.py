@@ -11,6 +11,7 @@ from deliveries.engine import Emitted, NewEvent, UnknownEventType, emit, emit_ma
 from deliveries.models import Delivery
 from tests.factories import make_event_type, make_webhook
 from webhooks.models import Event
+from webhooks.subscriptions import Subscriber
 
 only_on_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="one statement: PostgreSQL only"
@@ -153,11 +154,13 @@ def test_the_statement_and_inserts_write_the_same_rows(kind, monkeypatch):
     make_webhook(event_types=[kind])
     make_webhook(event_types=[kind], is_active=False)
     now = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
-    recipients = {kind.pk: (kind.category, [(w.pk, w.is_active) for w in kind.webhooks.all()])}
+    recipients = {
+        kind.pk: (kind.category, [Subscriber(w.pk, w.is_active) for w in kind.webhooks.all()])
+    }
 
     def write(key):
         return writes.write_events(
-            [(kind.pk, {"a": [1, "ü"]}, key, now), (kind.pk, [None, 2.5], "", now)],
+            [(kind.pk, {"a": [1, "ü"]}, key, now, ""), (kind.pk, [None, 2.5], "", now, "k")],
             recipients,
             now=now,
         )

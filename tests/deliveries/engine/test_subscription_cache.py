@@ -50,7 +50,7 @@ def test_a_cached_lookup_takes_no_query(kind, django_assert_num_queries):
         _, found = subscriptions.lookup(["license.assigned"])
 
     assert found["license.assigned"] == subscriptions.Subscriptions(
-        kind.pk, "License", ((webhook.pk, True),)
+        kind.pk, "License", (subscriptions.Subscriber(webhook.pk, True),)
     )
 
 

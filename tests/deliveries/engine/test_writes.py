@@ -13,6 +13,7 @@ from deliveries.engine import writes
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatusCount
 from tests.factories import make_campaign, make_event_type, make_webhook
 from webhooks.models import Event
+from webhooks.subscriptions import Subscriber
 
 PAYLOADS = [
     {"targetId": 7, "profiles": [{"Email": "ünï@example.com", "n": 1.5}]},
@@ -160,7 +161,7 @@ def test_unsent_bodies_count_as_failed_deliveries_only(db):
 
 def event_rows(kind, *keys):
     now = timezone.now()
-    return [(kind.pk, {"key": key}, key, now) for key in keys]
+    return [(kind.pk, {"key": key}, key, now, "") for key in keys]
 
 
 @pytest.mark.parametrize("path", ["default", "inserts"])
@@ -169,7 +170,9 @@ def test_events_get_a_delivery_per_recipient_in_its_initial_state(db, request, p
         request.getfixturevalue("by_inserts")
     kind = make_event_type()
     active, paused = make_webhook(), make_webhook(is_active=False)
-    recipients = {kind.pk: (kind.category, [(active.pk, True), (paused.pk, False)])}
+    recipients = {
+        kind.pk: (kind.category, [Subscriber(active.pk, True), Subscriber(paused.pk, False)])
+    }
 
     written = writes.write_events(event_rows(kind, "a", ""), recipients)
 
@@ -188,7 +191,7 @@ def test_an_event_whose_key_is_stored_is_skipped(db, request, path):
     if path == "inserts":
         request.getfixturevalue("by_inserts")
     kind, webhook = make_event_type(), make_webhook()
-    recipients = {kind.pk: (kind.category, [(webhook.pk, True)])}
+    recipients = {kind.pk: (kind.category, [Subscriber(webhook.pk, True)])}
     [first] = writes.write_events(event_rows(kind, "a"), recipients).ids
 
     written = writes.write_events(event_rows(kind, "b", "a"), recipients)
@@ -202,7 +205,7 @@ def test_an_event_whose_key_is_stored_is_skipped(db, request, path):
 @only_on_postgresql
 def test_events_are_written_only_while_the_guard_holds(db, django_assert_num_queries):
     kind, webhook = make_event_type(), make_webhook()
-    recipients = {kind.pk: (kind.category, [(webhook.pk, True)])}
+    recipients = {kind.pk: (kind.category, [Subscriber(webhook.pk, True)])}
 
     with django_assert_num_queries(1):
         refused = writes.write_events(event_rows(kind, "a"), recipients, guard=("%s = 2", 1))
