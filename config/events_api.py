@@ -62,6 +62,14 @@ class EventIn(BaseModel):
         description="Send the same key again and you get the first event back "
         "instead of a new one.",
     )
+    ordering_key: str | None = Field(
+        default=None,
+        max_length=200,
+        description="For webhooks that deliver in order per key (and read no field of "
+        "the payload for it): events with the same key reach each such webhook in the "
+        "order they were sent.",
+        examples=["order-1842"],
+    )
 
     identity: str | None = Field(
         default=None,
@@ -77,7 +85,7 @@ class EventIn(BaseModel):
         "only with an identity. Defaults to when the event arrives.",
     )
 
-    @field_validator("event_type", "payload", "idempotency_key", "identity")
+    @field_validator("event_type", "payload", "idempotency_key", "ordering_key", "identity")
     @classmethod
     def _storable(cls, value: Any) -> Any:
         return check_storable(value)
@@ -279,7 +287,11 @@ def _record(items: Sequence[EventIn]) -> list[dict | list[dict]]:
             continue
         occurred_at = (item.occurred_at or now) if item.identity else None
         sent.append(i)
-        news.append(NewEvent(item.event_type, item.payload, item.idempotency_key, occurred_at))
+        news.append(
+            NewEvent(
+                item.event_type, item.payload, item.idempotency_key, occurred_at, item.ordering_key
+            )
+        )
     users = any(items[i].identity is not None for i in sent)
     # The events, their deliveries and the profiles' copies.
     with transaction.atomic() if users else nullcontext():

@@ -51,6 +51,8 @@ LOG_FIELDS = [
     "attempt_count",
     "next_attempt_at",
     "manual_requested_at",
+    "line_key",
+    "holds_line",
     "webhook__id",
     "webhook__max_retries",
     "webhook__name",

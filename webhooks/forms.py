@@ -1,3 +1,4 @@
+import re
 from itertools import groupby
 
 from django import forms
@@ -48,6 +49,9 @@ class WebhookForm(forms.ModelForm):
             "retry_window_seconds",
             "max_in_flight",
             "rate_limit",
+            "delivery_order",
+            "ordering_key_path",
+            "when_head_given_up",
             "basic_auth_username",
         ]
         widgets = {
@@ -61,6 +65,9 @@ class WebhookForm(forms.ModelForm):
             "retry_window_seconds": "Retry window (seconds)",
             "max_in_flight": "Concurrent requests",
             "rate_limit": "Rate limit (requests per second)",
+            "delivery_order": "Delivery order",
+            "ordering_key_path": "Ordering key field",
+            "when_head_given_up": "When the first in line is given up",
         }
         help_texts = {
             "max_retries": "Blank uses the default from Settings.",
@@ -68,6 +75,13 @@ class WebhookForm(forms.ModelForm):
             "max_in_flight": "At most this many requests in flight at once, across all "
             "workers. Blank uses the default (DELIVERIES_ENDPOINT_CONCURRENCY).",
             "rate_limit": "Blank means no limit.",
+            "delivery_order": "In order: a delivery is sent once the one before it (to this "
+            "endpoint, or with the same key) has succeeded or been given up. Different keys "
+            "go out in parallel.",
+            "ordering_key_path": "Where the key is in the event's payload, e.g. "
+            "data.order_id. Blank uses the ordering_key the event was sent with.",
+            "when_head_given_up": "Holding keeps the rest of its line waiting until an admin "
+            "retries or skips it.",
         }
 
     def __init__(self, *args, **kwargs):
@@ -77,6 +91,9 @@ class WebhookForm(forms.ModelForm):
             ("", "Default from Settings"),
             *RetryStrategy.choices,
         ]
+        # Left out of a post (an older form, a script): kept as they are.
+        self.fields["delivery_order"].required = False
+        self.fields["when_head_given_up"].required = False
         if self.instance.pk is None or not self.instance.basic_auth_password:
             self.fields["basic_auth_password"].help_text = ""  # nothing stored to keep
         event_types = self.fields["event_types"]
@@ -96,6 +113,21 @@ class WebhookForm(forms.ModelForm):
             self.add_error(None, error)
         return cleaned
 
+    def clean_delivery_order(self):
+        return self.cleaned_data["delivery_order"] or self.instance.delivery_order
+
+    def clean_when_head_given_up(self):
+        return self.cleaned_data["when_head_given_up"] or self.instance.when_head_given_up
+
+    def clean_ordering_key_path(self):
+        path = self.cleaned_data["ordering_key_path"].strip()
+        if path and not KEY_PATH.fullmatch(path):
+            raise ValidationError(
+                "Write the field's names separated by dots, e.g. data.order_id (no spaces "
+                "or empty names)."
+            )
+        return path
+
     def clean_basic_auth_username(self):
         username = self.cleaned_data["basic_auth_username"]
         validate_basic_auth(username)
@@ -114,6 +146,10 @@ class WebhookForm(forms.ModelForm):
             webhook.save()
             self.save_m2m()
         return webhook
+
+
+# Field names separated by dots: no empty name, space or control character.
+KEY_PATH = re.compile(r"[^.\s\x00-\x1f\x7f]+(?:\.[^.\s\x00-\x1f\x7f]+)*")
 
 
 class HeaderForm(forms.Form):

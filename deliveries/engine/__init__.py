@@ -9,10 +9,12 @@
    (``batches.py``; one HTTP try is ``sender.py`` over ``http.py``), and ``record``s each
    attempt and the delivery's next state (``record.py``, with the retry policy of
    ``retry.py``).
-3. An admin's Retry, bulk retry or test send only marks its deliveries as asked for and
+3. A webhook may send in order (``lines.py``): a delivery waits in its line, with no due
+   time, until the one before it is done.
+4. An admin's Retry, bulk retry or test send only marks its deliveries as asked for and
    due (``manual.py``): the drain sends them within the endpoint's limits like the rest,
    and records each attempt as that admin's.
-4. Beat runs ``dispatch_due`` for what falls due later or was left behind, and the
+5. Beat runs ``dispatch_due`` for what falls due later or was left behind, and the
    retention purge (``retention.py``).
 
 Other apps call only what this package exports below, nothing deeper:
@@ -26,6 +28,9 @@ Other apps call only what this package exports below, nothing deeper:
   ``send_test(webhook, payload, user, ...)``, ``RetryRefused``, ``refusal(webhook)``: sends
   an admin asks for (``manual.py``); the drain makes them within the endpoint's limits,
   as theirs.
+- ``skip(delivery, user)``: give up the head of an ordered line so the next goes;
+  ``head_of(delivery)``: what a delivery waiting in its line waits behind;
+  ``waiting_lines(webhook)``: a webhook's lines with deliveries waiting (``lines.py``).
 - ``record_unsent(failures)``: record deliveries whose body could not be built as failed
   attempts (log, stats), e.g. a campaign template that failed for one batch.
 - ``write_payloads(webhook, payloads, *, source, content_type, ...)``: write deliveries of
@@ -45,11 +50,19 @@ from deliveries.engine.emit import (
     emit,
     emit_many,
 )
-from deliveries.engine.manual import RetryRefused, refusal, retry_failed, send_test, start_retry
+from deliveries.engine.manual import (
+    RetryRefused,
+    refusal,
+    retry_failed,
+    send_test,
+    skip,
+    start_retry,
+)
 from deliveries.engine.record import record_unsent
 from deliveries.engine.sender import FetchFailed, fetch, url_with_query
 from deliveries.engine.wakeups import wake
 from deliveries.engine.writes import write_payloads, write_unsent
+from deliveries.line_reads import head_of, waiting_lines
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -65,6 +78,9 @@ __all__ = [
     "refusal",
     "retry_failed",
     "send_test",
+    "skip",
+    "head_of",
+    "waiting_lines",
     "start_retry",
     "url_with_query",
     "wake",

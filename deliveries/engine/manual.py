@@ -9,14 +9,16 @@ line; a bulk retry joins the line in order. A Retry of a failing endpoint's deli
 probe, made now.
 """
 
+import functools
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from deliveries.engine import health
+from deliveries.engine import health, lines
 from deliveries.engine.wakeups import wake
 from deliveries.engine.writes import write_payloads
+from deliveries.line_reads import head_of
 from deliveries.models import Delivery, DeliveryStatus, Source
 from webhooks.models import ActivityEntry, Health, Webhook
 
@@ -57,13 +59,23 @@ def start_retry(delivery: Delivery, user, replay: bool = False) -> None:
         )
     if reason := refusal(delivery.webhook):
         raise RetryRefused(reason)
+    if head := head_of(delivery):
+        raise RetryRefused(
+            f"This delivery waits in its line behind delivery #{head.pk}: "
+            "retry or skip that one first."
+        )
     now = timezone.now()
     with transaction.atomic():
         # Of two admins clicking at once, one asks and the other is refused.
         unchanged = Delivery.objects.filter(
             pk=delivery.pk, status=delivery.status, manual_requested_at__isnull=True
         )
-        if not _ask_first(unchanged, delivery.webhook_id, user, now):
+        if delivery.line_key is not None and not _busy(delivery):
+            # Done with its line: sent again, it takes its turn in the line.
+            asked = _ask_in_line(unchanged, user, now)
+        else:
+            asked = _ask_first(unchanged, delivery.webhook_id, user, now)
+        if not asked:
             raise RetryRefused(BUSY)
         verb = "Replay" if replay else "Manual retry"
         ActivityEntry.record(
@@ -80,16 +92,71 @@ def retry_failed(ids: list[int], user, bulk_retry_id: int) -> int:
     They join their endpoints' lines in order."""
     now = timezone.now()
     with transaction.atomic():
-        asked = Delivery.objects.filter(
+        failed = Delivery.objects.filter(
             id__in=ids,
             status=DeliveryStatus.FAILED,
             next_attempt_at__isnull=True,
             manual_requested_at__isnull=True,
             webhook__is_active=True,
-        ).update(**_asked(user, now, due=now, bulk_retry_id=bulk_retry_id))
-        if asked:
+        )
+        # In an ordered line they take their turns in their original order (a line's
+        # held head goes now: it is its line's turn).
+        in_lines = failed.filter(line_key__isnull=False, holds_line=False)
+        joined = set(in_lines.values_list("webhook_id", "line_key").distinct())
+        asked = in_lines.update(**_asked(user, now, due=None, bulk_retry_id=bulk_retry_id))
+        asked += failed.exclude(line_key__isnull=False, holds_line=False).update(
+            **_asked(user, now, due=now, bulk_retry_id=bulk_retry_id)
+        )
+        if joined:
+            transaction.on_commit(functools.partial(_promote, joined))
+        elif asked:
             transaction.on_commit(wake)
     return asked
+
+
+def skip(delivery: Delivery, user) -> None:
+    """Give up ``delivery``, the head of its ordered line (retrying, or holding the line
+    after it was given up), so the next in its line goes; log who did it."""
+    if delivery.line_key is None or not _busy(delivery):
+        raise RetryRefused("Only the first delivery of an ordered line can be skipped.")
+    if delivery.status == DeliveryStatus.IN_PROGRESS:
+        raise RetryRefused(BUSY)
+    now = timezone.now()
+    with transaction.atomic():
+        skipped = (
+            Delivery.objects.filter(pk=delivery.pk, updated_at=delivery.updated_at)
+            .exclude(status=DeliveryStatus.IN_PROGRESS)
+            .update(
+                status=DeliveryStatus.FAILED,
+                next_attempt_at=None,
+                holds_line=False,
+                manual_requested_at=None,
+                manual_requested_by=None,
+                updated_at=now,
+            )
+        )
+        if not skipped:
+            raise RetryRefused("This delivery changed meanwhile; look again.")
+        ActivityEntry.record(
+            "retry.skip",
+            f"Skipped delivery #{delivery.pk} to “{delivery.webhook.name}”: the next in its "
+            "line goes",
+            user,
+            count=1,
+        )
+        transaction.on_commit(
+            functools.partial(_promote, {(delivery.webhook_id, delivery.line_key)})
+        )
+
+
+def _busy(delivery: Delivery) -> bool:
+    """Whether ``delivery`` is its line's head: due, being sent, retrying or holding it."""
+    return delivery.next_attempt_at is not None or delivery.holds_line
+
+
+def _promote(joined) -> None:
+    if lines.promote(joined):
+        wake()
 
 
 def send_test(
@@ -125,6 +192,16 @@ def _asked(user, now, due, bulk_retry_id=None) -> dict:
         "bulk_retry_id": bulk_retry_id,
         "updated_at": now,
     }
+
+
+def _ask_in_line(deliveries, user, now) -> int:
+    """Ask for the next attempt of ``deliveries`` (done with their ordered lines), by
+    ``user``, in turn in their lines: due once the line's head is done."""
+    joined = set(deliveries.values_list("webhook_id", "line_key"))
+    asked = deliveries.update(**_asked(user, now, due=None))
+    if asked:
+        transaction.on_commit(functools.partial(_promote, joined))
+    return asked
 
 
 def _ask_first(deliveries, webhook_id: int, user, now) -> int:

@@ -7,7 +7,10 @@ import base64
 import json
 from dataclasses import dataclass
 
-from deliveries.models import Delivery, DeliveryAttempt
+from deliveries.line_reads import head_of
+from deliveries.log.rows import head_state
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
+from webhooks.models import SystemSettings
 
 
 def pretty_json(value) -> str:
@@ -61,7 +64,18 @@ def delivery_detail_context(delivery: Delivery) -> dict:
         .order_by("-number", "-id")
     ]
     payload = delivery.event.payload if delivery.event_id else delivery.payload
+    head = head_of(delivery)
+    if head is not None:
+        head.webhook = delivery.webhook
     return {
+        # Ordered delivery: what it waits behind, or whether it is a line's head to skip.
+        "line_head": head,
+        "line_head_state": head_state(head, lambda: SystemSettings.load().max_retries)
+        if head
+        else "",
+        "skippable": delivery.line_key is not None
+        and (delivery.next_attempt_at is not None or delivery.holds_line)
+        and delivery.status != DeliveryStatus.IN_PROGRESS,
         "delivery": delivery,
         "attempts": attempts,
         "latest": attempts[0] if attempts else None,

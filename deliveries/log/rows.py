@@ -15,6 +15,7 @@ from html import escape
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from deliveries.line_reads import head_of
 from deliveries.models import (
     Delivery,
     DeliveryAttempt,
@@ -88,7 +89,8 @@ def retry_note(delivery: Delivery, default_retries: Callable[[], int]) -> str:
         return ""
     if delivery.next_attempt_at is None:
         attempts = delivery.attempt_count
-        return f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+        gave_up = f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+        return f"{gave_up}, holding its line" if delivery.holds_line else gave_up
     retries = delivery.webhook.max_retries
     if retries is None:
         retries = default_retries()
@@ -100,6 +102,17 @@ def retry_note(delivery: Delivery, default_retries: Callable[[], int]) -> str:
     return f"{retry} at {when}"
 
 
+def head_state(head: Delivery, default_retries: Callable[[], int]) -> str:
+    """What the head of an ordered line is doing, as the rows behind it say it."""
+    if head.status == DeliveryStatus.IN_PROGRESS:
+        return "being sent"
+    if head.status == DeliveryStatus.FAILED:
+        return retry_note(head, default_retries)
+    if hold := on_hold(head):
+        return hold
+    return "due now"
+
+
 class RowRenderer:
     """Renders the rows of one response: what every row shares is worked out once."""
 
@@ -109,6 +122,7 @@ class RowRenderer:
             f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(csrf_token)}">'
         )
         self.now = timezone.now()
+        self._heads: dict[tuple[int, str], Delivery | None] = {}
 
     def render(self, delivery: Delivery, notice: str | None = None) -> SafeString:
         pk, status = delivery.pk, delivery.status
@@ -163,7 +177,9 @@ class RowRenderer:
             else ""
         )
         note = '<div class="sub" data-testid="retry-note">{}</div>'
-        if delivery.status == DeliveryStatus.FAILED:
+        if waiting := self._waiting(delivery):
+            line = note.format(waiting)
+        elif delivery.status == DeliveryStatus.FAILED:
             line = note.format(escape(retry_note(delivery, self.default_retries)))
         elif delivery.manual_waiting:
             who = "Test send" if delivery.source == Source.TEST else "Manual retry"
@@ -175,6 +191,25 @@ class RowRenderer:
         else:
             line = ""
         return "".join(f"\n    {part}" for part in (spinner, line) if part)
+
+    def _waiting(self, delivery: Delivery) -> str:
+        """For a delivery waiting in its ordered line: "waiting behind delivery #123 (retry
+        2 of 3 at 14:05)", linked to it (the rows of a line share one lookup)."""
+        if delivery.line_key is None or delivery.next_attempt_at is not None:
+            return ""
+        line = (delivery.webhook_id, delivery.line_key)
+        if line not in self._heads:
+            self._heads[line] = head_of(delivery)
+        head = self._heads[line]
+        if head is None:
+            return ""
+        head.webhook = delivery.webhook  # the same endpoint
+        who = "Manual retry queued, " if delivery.manual_requested_at else ""
+        return (
+            f'{who}waiting behind <a href="{url_of(head.pk, "", self.prefix)}" '
+            f'data-testid="line-head">delivery #{head.pk}</a> '
+            f"({escape(head_state(head, self.default_retries))})"
+        )
 
     @staticmethod
     def _response(delivery: Delivery) -> str:

@@ -11,9 +11,10 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from config.web import HtmxRequest, admin_required, is_partial
+from deliveries.line_reads import waiting_lines
 from deliveries.stats.forms import StatsWindowForm
 from deliveries.stats.pages import stats_context, trend_context
-from webhooks.models import Health, Webhook
+from webhooks.models import DeliveryOrder, Health, Webhook
 
 TREND = "deliveries/stats/partials/stats_trend.html"
 
@@ -56,4 +57,6 @@ def webhook_stats(request: HtmxRequest, pk: int) -> HttpResponse:
     webhook = get_object_or_404(Webhook, pk=pk)
     form = StatsWindowForm(request.GET)
     extra = {"nav": "webhooks", "webhook": webhook, "form": form}
+    if webhook.delivery_order != DeliveryOrder.ANY and not is_partial(request):
+        extra["lines"] = waiting_lines(webhook)
     return render_stats(request, "deliveries/stats/webhook.html", form, extra)

@@ -1,4 +1,4 @@
-"""One delivery: /admin/webhook-deliveries/<id>, and its Retry action."""
+"""One delivery: /admin/webhook-deliveries/<id>, and its Retry and Skip actions."""
 
 from django.contrib import messages
 from django.http import HttpResponse
@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from config.web import HtmxRequest, admin_required, is_partial
-from deliveries.engine import RetryRefused, start_retry
+from deliveries.engine import RetryRefused, skip, start_retry
 from deliveries.log.presenting import delivery_detail_context
 from deliveries.log.views.log import ROW
 from deliveries.models import Delivery
@@ -51,3 +51,17 @@ def delivery_retry(request: HtmxRequest, pk: int) -> HttpResponse:
         return redirect("deliveries:detail", pk=pk)
     row = get_object_or_404(Delivery.objects.for_log(), pk=pk)
     return render(request, ROW, {"delivery": row, "notice": notice}, status=status)
+
+
+@require_POST
+@admin_required
+def delivery_skip(request: HtmxRequest, pk: int) -> HttpResponse:
+    """Give up the head of an ordered line so the next in it is sent; back to its page."""
+    delivery = get_object_or_404(Delivery.objects.select_related("webhook"), pk=pk)
+    try:
+        skip(delivery, request.user)
+    except RetryRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, "Skipped: the next delivery in its line is sent now.")
+    return redirect("deliveries:detail", pk=pk)

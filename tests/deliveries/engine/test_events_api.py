@@ -370,6 +370,7 @@ def test_the_openapi_schema_documents_the_events_endpoint(admin_client):
         "event_type",
         "payload",
         "idempotency_key",
+        "ordering_key",
         "identity",
         "occurred_at",
     }

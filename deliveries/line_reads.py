@@ -1,0 +1,59 @@
+"""Reads of ordered lines (``engine/lines.py`` keeps them): what a waiting delivery waits
+behind, and a webhook's lines with deliveries waiting. Pages read them; only the engine
+changes lines."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Min
+
+from deliveries.models import LINE_BUSY, LINE_WAITING, Delivery, DeliveryStatus
+
+
+def head_of(delivery: Delivery) -> Delivery | None:
+    """The busy delivery ``delivery`` waits behind, if it is waiting in a line."""
+    if delivery.line_key is None or delivery.next_attempt_at is not None or delivery.holds_line:
+        return None
+    if delivery.status != DeliveryStatus.PENDING and delivery.manual_requested_at is None:
+        return None
+    return (
+        Delivery.objects.filter(
+            LINE_BUSY, webhook_id=delivery.webhook_id, line_key=delivery.line_key
+        )
+        .order_by("id")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class LineSummary:
+    """A line with deliveries waiting: how many, since when, and its head."""
+
+    key: str
+    waiting: int
+    oldest: datetime
+    head: Delivery | None
+
+
+def waiting_lines(webhook, limit: int = 20) -> tuple[int, int, list[LineSummary]]:
+    """``webhook``'s lines with deliveries waiting, the most waiting first (``limit`` of
+    them): (lines, deliveries waiting in all, the summaries)."""
+    waiting = Delivery.objects.filter(LINE_WAITING, webhook_id=webhook.pk)
+    rows = list(
+        waiting.values("line_key")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+        .order_by("-count", "line_key")
+    )
+    heads = {
+        head.line_key: head
+        for head in Delivery.objects.filter(
+            LINE_BUSY,
+            webhook_id=webhook.pk,
+            line_key__in=[row["line_key"] for row in rows[:limit]],
+        ).order_by("-id")
+    }
+    summaries = [
+        LineSummary(row["line_key"], row["count"], row["oldest"], heads.get(row["line_key"]))
+        for row in rows[:limit]
+    ]
+    return len(rows), sum(row["count"] for row in rows), summaries
