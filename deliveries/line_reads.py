@@ -10,11 +10,19 @@ from django.db.models import Count, Min
 from deliveries.models import LINE_BUSY, LINE_WAITING, Delivery, DeliveryStatus
 
 
+def is_waiting(delivery: Delivery) -> bool:
+    """Whether ``delivery`` waits for its turn in an ordered line (``LINE_WAITING``)."""
+    return (
+        delivery.line_key is not None
+        and delivery.next_attempt_at is None
+        and not delivery.holds_line
+        and (delivery.status == DeliveryStatus.PENDING or delivery.manual_requested_at is not None)
+    )
+
+
 def head_of(delivery: Delivery) -> Delivery | None:
     """The busy delivery ``delivery`` waits behind, if it is waiting in a line."""
-    if delivery.line_key is None or delivery.next_attempt_at is not None or delivery.holds_line:
-        return None
-    if delivery.status != DeliveryStatus.PENDING and delivery.manual_requested_at is None:
+    if not is_waiting(delivery):
         return None
     return (
         Delivery.objects.filter(

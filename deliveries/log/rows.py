@@ -15,7 +15,7 @@ from html import escape
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from deliveries.line_reads import head_of
+from deliveries.line_reads import head_of, is_waiting
 from deliveries.models import (
     Delivery,
     DeliveryAttempt,
@@ -195,7 +195,7 @@ class RowRenderer:
     def _waiting(self, delivery: Delivery) -> str:
         """For a delivery waiting in its ordered line: "waiting behind delivery #123 (retry
         2 of 3 at 14:05)", linked to it (the rows of a line share one lookup)."""
-        if delivery.line_key is None or delivery.next_attempt_at is not None:
+        if not is_waiting(delivery):
             return ""
         line = (delivery.webhook_id, delivery.line_key)
         if line not in self._heads:
