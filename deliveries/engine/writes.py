@@ -24,8 +24,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.prepared import prepared_cursor
-from deliveries.engine.lines import Line, line_of
+from deliveries.engine.lines import Line, line_of, promote
 from deliveries.engine.record import record_unsent
+from deliveries.engine.wakeups import wake
 from deliveries.models import Delivery, DeliveryStatus, Source
 from webhooks.models import DeliveryOrder, Event, Webhook
 from webhooks.subscriptions import Subscriber
@@ -143,6 +144,11 @@ def write_payloads(
     now = now or timezone.now()
     shared = {"source": source, "campaign": campaign, "category": category}
     shared |= {"content_type": content_type, "query": query}
+    if source != Source.TEST and webhook.is_active and webhook.delivery_order != DeliveryOrder.ANY:
+        # To an ordered webhook, a campaign's payloads wait in one line, in their order;
+        # the first goes once the line is free (after the commit).
+        shared |= {"line_key": "", "next_attempt_at": None}
+        transaction.on_commit(functools.partial(_promote_line, webhook.pk))
     if _copies():
         bodies = payloads if encoded else (json.dumps(payload) for payload in payloads)
         return _copy(_new(webhook, now, **shared), len(payloads), bodies)
@@ -193,14 +199,13 @@ def write_unsent(
 
 def _new(webhook: Webhook, now: datetime, **fields) -> Delivery:
     status, due = initial_state(webhook, now)
-    return Delivery(
-        webhook=webhook,
-        status=status,
-        next_attempt_at=due,
-        created_at=now,
-        updated_at=now,
-        **fields,
-    )
+    fields = {"status": status, "next_attempt_at": due, **fields}
+    return Delivery(webhook=webhook, created_at=now, updated_at=now, **fields)
+
+
+def _promote_line(webhook_id: int) -> None:
+    if promote({(webhook_id, "")}):
+        wake()
 
 
 def _copies() -> bool:
