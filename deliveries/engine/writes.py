@@ -355,6 +355,8 @@ def _events_sql(condition: str) -> str:
             FROM e JOIN input i ON i.id = e.id
             JOIN recipient r ON r.event_type_id = e.event_type_id
             LEFT JOIN line l ON l.n = i.n AND l.webhook_id = r.webhook_id
+            -- Ids in the events' order: an ordered line's order is its deliveries' ids.
+            ORDER BY i.n, r.webhook_id
         )
         SELECT n, id FROM input WHERE id IN (SELECT id FROM e)
         UNION ALL SELECT 0, NULL FROM allowed WHERE NOT ok
