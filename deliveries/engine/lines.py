@@ -96,9 +96,15 @@ PROMOTE_BATCH = 200
 
 
 def promote_all(now=None) -> int:
-    """Beat's pass: promote every free line (one freed by a process that stopped first)."""
+    """Beat's pass: promote every free line (one freed by a process that stopped first),
+    and let go of the lines of webhooks switched back to any order: what waits in them is
+    due now. Returns how many became due."""
+    now = now or timezone.now()
+    released = Delivery.objects.filter(
+        LINE_WAITING, webhook__delivery_order=DeliveryOrder.ANY
+    ).update(line_key=None, next_attempt_at=now, updated_at=now)
     webhooks = Delivery.objects.filter(LINE_WAITING).values_list("webhook_id", flat=True)
-    return promote(webhooks=set(webhooks.distinct()), now=now)
+    return released + promote(webhooks=set(webhooks.distinct()), now=now)
 
 
 def _promote(lines: list[Line], now) -> int:

@@ -1,9 +1,9 @@
-"""A campaign's payloads to an ordered webhook wait in one line, in their order; a test
-send does not."""
+"""A campaign's payloads to an ordered webhook wait in one line, in their order (a test
+send does not); a webhook switched back to any order lets its lines go."""
 
 import pytest
 
-from deliveries.engine import writes
+from deliveries.engine import lines, writes
 from deliveries.models import Delivery
 from tests.factories import make_webhook
 
@@ -36,3 +36,19 @@ def test_a_test_send_and_an_unordered_webhook_are_due_at_once(
         write(unordered, 2)
     rows = Delivery.objects.values_list("line_key", "next_attempt_at")
     assert all(line is None and due is not None for line, due in rows)
+
+
+def test_a_webhook_switched_back_to_any_order_lets_its_lines_go(
+    db, django_capture_on_commit_callbacks
+):
+    webhook = make_webhook(delivery_order="endpoint")
+    with django_capture_on_commit_callbacks(execute=True):
+        write(webhook, 3)
+    webhook.delivery_order = "any"
+    webhook.save()
+
+    assert lines.promote_all() == 2  # beat's pass
+
+    rows = Delivery.objects.values_list("line_key", "next_attempt_at")
+    assert [due is not None for _, due in rows] == [True] * 3
+    assert {line for line, _ in rows} == {None, ""}  # the one sent already keeps its line
