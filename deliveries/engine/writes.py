@@ -264,14 +264,20 @@ def _insert_events(
         *_defaults(Event, {"created_at": now}),
         # The recipients by column, an array each.
         *([row[i] for row in rows] for i in range(len(_Recipient._fields))),
-        # The ordered deliveries' lines: (event number, webhook id) -> line key.
-        [n for n, _ in in_line],
-        [webhook_id for _, webhook_id in in_line],
-        list(in_line.values()),
+        # The ordered deliveries' lines, if any: (event number, webhook id) -> line key.
+        *(
+            (
+                [n for n, _ in in_line],
+                [webhook_id for _, webhook_id in in_line],
+                [*in_line.values()],
+            )
+            if in_line
+            else ()
+        ),
         *_defaults(Delivery, {"source": Source.EVENT, "created_at": now, "updated_at": now}),
     ]
     with prepared_cursor() as cursor:
-        cursor.execute(_events_sql(guard[0] if guard else "true"), params)
+        cursor.execute(_events_sql(guard[0] if guard else "true", bool(in_line)), params)
         found = cursor.fetchall()
     if found and found[-1][1] is None:
         return None  # The guard failed: nothing was written.
@@ -298,8 +304,10 @@ DELIVERY_GIVEN = (
 
 
 @functools.cache
-def _events_sql(condition: str) -> str:
-    """The statement of ``_insert_events``: its text depends on the models alone."""
+def _events_sql(condition: str, lines: bool) -> str:
+    """The statement of ``_insert_events``: its text depends on the models alone, and on
+    whether any of the deliveries go in ordered ``lines`` (a statement without them is
+    the one before ordered delivery, as fast)."""
     quote = connection.ops.quote_name
     event, delivery = Event._meta, Delivery._meta
 
@@ -312,6 +320,15 @@ def _events_sql(condition: str) -> str:
     event_others = others(Event, EVENT_GIVEN)
     delivery_others = others(Delivery, DELIVERY_GIVEN)
     casts = {name: delivery.get_field(name).db_type(connection) for name in DELIVERY_GIVEN[2:]}
+    line_cte = f"""line AS (
+            SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::{casts["line_key"]}[])
+                AS l(n, webhook_id, line_key)
+        ),"""
+    line_join = """FROM e JOIN input i ON i.id = e.id
+            JOIN recipient r ON r.event_type_id = e.event_type_id
+            LEFT JOIN line l ON l.n = i.n AND l.webhook_id = r.webhook_id
+            -- Ids in the events' order: an ordered line's order is its deliveries' ids.
+            ORDER BY i.n, r.webhook_id"""
     return f"""
         WITH input AS MATERIALIZED (
             -- The sequence found once (an InitPlan), not once a row.
@@ -340,23 +357,16 @@ def _events_sql(condition: str) -> str:
                 %s::{casts["status"]}[], %s::{casts["next_attempt_at"]}[]
             ) AS r(event_type_id, webhook_id, category, status, next_attempt_at)
         ),
-        line AS (
-            SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::{casts["line_key"]}[])
-                AS l(n, webhook_id, line_key)
-        ),
+        {line_cte if lines else ""}
         d AS (
             INSERT INTO {delivery.db_table} (
                 {columns(delivery, DELIVERY_GIVEN[1:])}
                 {"".join(", " + quote(f.column) for f in delivery_others)}
             )
             SELECT e.id, r.event_type_id, r.webhook_id, r.category, r.status, r.next_attempt_at,
-                l.line_key
+                {"l.line_key" if lines else f"NULL::{casts['line_key']}"}
                 {"".join(f", %s::{f.db_type(connection)}" for f in delivery_others)}
-            FROM e JOIN input i ON i.id = e.id
-            JOIN recipient r ON r.event_type_id = e.event_type_id
-            LEFT JOIN line l ON l.n = i.n AND l.webhook_id = r.webhook_id
-            -- Ids in the events' order: an ordered line's order is its deliveries' ids.
-            ORDER BY i.n, r.webhook_id
+            {line_join if lines else "FROM e JOIN recipient r ON r.event_type_id = e.event_type_id"}
         )
         SELECT n, id FROM input WHERE id IN (SELECT id FROM e)
         UNION ALL SELECT 0, NULL FROM allowed WHERE NOT ok
