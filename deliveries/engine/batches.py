@@ -41,7 +41,8 @@ class Recorder(threading.Thread):
 
     A group is at most ``DELIVERIES_RECORD_BATCH`` results, or what finished within
     ``RECORD_DELAY`` seconds of its first: a write costs about the same for 1 attempt as
-    for 50.
+    for 50. A result in an ordered line is written with what is queued, without waiting:
+    its line's next delivery goes once it is written.
     """
 
     def __init__(self, system):
@@ -72,7 +73,7 @@ class Recorder(threading.Thread):
                 item = self.queue.get()
                 if item is None:
                     break
-                group, deadline = [item], time.monotonic() + RECORD_DELAY
+                group, deadline = [item], self._deadline(item, time.monotonic() + RECORD_DELAY)
                 while len(group) < settings.DELIVERIES_RECORD_BATCH:
                     try:
                         item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -82,6 +83,7 @@ class Recorder(threading.Thread):
                         stopping = True
                         break
                     group.append(item)
+                    deadline = self._deadline(item, deadline)
                 self._write(group)
                 in_lines = sum(result[0].line_key is not None for result in group)
                 if in_lines:
@@ -96,6 +98,13 @@ class Recorder(threading.Thread):
             record(group, self.system)
         except Exception:  # never stop recording the rest; these are sent again at lease end
             logger.exception("Could not record %s attempts", len(group))
+
+    @staticmethod
+    def _deadline(result, deadline: float) -> float:
+        """When to stop waiting for more results to write with ``result``: at once for
+        a delivery in an ordered line (the next in its line waits for this write), with
+        whatever else is queued already."""
+        return time.monotonic() if result[0].line_key is not None else deadline
 
     def stop(self) -> None:
         """Write what is queued, then end."""
