@@ -20,6 +20,14 @@ def is_waiting(delivery: Delivery) -> bool:
     )
 
 
+def is_busy(delivery: Delivery) -> bool:
+    """Whether ``delivery`` is the head of an ordered line (``LINE_BUSY``): due, being
+    sent, retrying, or holding the line after it was given up."""
+    return delivery.line_key is not None and (
+        delivery.next_attempt_at is not None or delivery.holds_line
+    )
+
+
 def head_of(delivery: Delivery) -> Delivery | None:
     """The busy delivery ``delivery`` waits behind, if it is waiting in a line."""
     if not is_waiting(delivery):

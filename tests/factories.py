@@ -105,16 +105,22 @@ def make_delivery(webhook=None, attempts: int = 0, **overrides) -> Delivery:
         fields.setdefault("attempt_count", attempts)
         fields.setdefault("last_attempt_at", fields["created_at"])
     delivery = Delivery.objects.create(webhook=webhook, **fields)
+    make_attempts(delivery, attempts)
+    return delivery
+
+
+def make_attempts(delivery: Delivery, attempts: int) -> None:
+    """``attempts`` attempts of ``delivery``, made when it was; the last one has its
+    outcome (a success if it succeeded, its response code)."""
     DeliveryAttempt.objects.bulk_create(
         DeliveryAttempt(
             delivery=delivery,
-            webhook=webhook,
+            webhook=delivery.webhook,
             number=number,
             attempted_at=delivery.created_at,
-            request_url=webhook.url,
+            request_url=delivery.webhook.url,
             success=number == attempts and delivery.status == DeliveryStatus.SUCCESS,
             response_code=delivery.last_response_code if number == attempts else None,
         )
         for number in range(1, attempts + 1)
     )
-    return delivery

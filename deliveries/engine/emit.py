@@ -20,11 +20,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from deliveries.engine import lines
-from deliveries.engine.storable import clean_text
 from deliveries.engine.wakeups import wake
 from deliveries.engine.writes import write_events
 from webhooks import subscriptions
-from webhooks.models import MAX_ORDERING_KEY, Event
+from webhooks.models import Event
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 
@@ -142,7 +141,7 @@ def emit_many(events: Iterable[NewEvent]) -> list[Emitted]:
             raise RuntimeError(f"The subscriptions changed during each of {MAX_TRIES} writes")
     if written.lines:
         # The lines they joined, promoted once they are there for all to see.
-        transaction.on_commit(functools.partial(_promote, written.lines))
+        transaction.on_commit(functools.partial(lines.release, written.lines))
     elif written.pending:
         transaction.on_commit(wake)
     stored = _stored(
@@ -175,12 +174,7 @@ def emit_many(events: Iterable[NewEvent]) -> list[Emitted]:
 
 
 def _ordering_key(event: NewEvent) -> str:
-    return clean_text(event.ordering_key or "")[:MAX_ORDERING_KEY]
-
-
-def _promote(joined) -> None:
-    lines.promote(joined)
-    wake()
+    return lines.clean_key(event.ordering_key or "")
 
 
 def _stored(keys: Iterable[str]) -> dict[str, Emitted]:

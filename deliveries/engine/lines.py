@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from config import advisory
 from deliveries.engine.storable import clean_text
+from deliveries.engine.wakeups import wake
 from deliveries.models import LINE_WAITING, Delivery, DeliveryStatus
 from webhooks.models import MAX_ORDERING_KEY, DeliveryOrder, WhenHeadGivenUp
 
@@ -43,7 +44,7 @@ def line_of(order: str, key_path: str, payload, ordering_key: str) -> str | None
     if order != DeliveryOrder.KEY:
         return None
     if not key_path:
-        return _clean(ordering_key or "")
+        return clean_key(ordering_key or "")
     value = payload
     for name in key_path.split("."):
         if isinstance(value, dict):
@@ -54,10 +55,11 @@ def line_of(order: str, key_path: str, payload, ordering_key: str) -> str | None
             return ""
     if value is None:
         return ""
-    return _clean(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+    return clean_key(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
-def _clean(key: str) -> str:
+def clean_key(key: str) -> str:
+    """``key`` as a line stores it: cleaned of what the database refuses, cut to fit."""
     return clean_text(key)[:MAX_ORDERING_KEY]
 
 
@@ -93,6 +95,13 @@ def promote(lines: Iterable[Line] = (), *, webhooks: Iterable[int] = (), now=Non
 
 
 PROMOTE_BATCH = 200
+
+
+def release(lines: Iterable[Line]) -> None:
+    """Promote ``lines`` and wake a worker for what became due (after the commit that
+    freed them: a recorded result, an emit, a skip, a resend)."""
+    if promote(lines):
+        wake()
 
 
 def promote_all(now=None) -> int:

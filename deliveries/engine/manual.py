@@ -18,7 +18,7 @@ from django.utils import timezone
 from deliveries.engine import health, lines
 from deliveries.engine.wakeups import wake
 from deliveries.engine.writes import write_payloads
-from deliveries.line_reads import head_of
+from deliveries.line_reads import head_of, is_busy
 from deliveries.models import Delivery, DeliveryStatus, Source
 from webhooks.models import ActivityEntry, Health, Webhook
 
@@ -70,7 +70,7 @@ def start_retry(delivery: Delivery, user, replay: bool = False) -> None:
         unchanged = Delivery.objects.filter(
             pk=delivery.pk, status=delivery.status, manual_requested_at__isnull=True
         )
-        if delivery.line_key is not None and not _busy(delivery):
+        if delivery.line_key is not None and not is_busy(delivery):
             # Done with its line: sent again, it takes its turn in the line.
             asked = _ask_in_line(unchanged, user, now)
         else:
@@ -108,7 +108,7 @@ def retry_failed(ids: list[int], user, bulk_retry_id: int) -> int:
             **_asked(user, now, due=now, bulk_retry_id=bulk_retry_id)
         )
         if joined:
-            transaction.on_commit(functools.partial(_promote, joined))
+            transaction.on_commit(functools.partial(lines.release, joined))
         elif asked:
             transaction.on_commit(wake)
     return asked
@@ -117,7 +117,7 @@ def retry_failed(ids: list[int], user, bulk_retry_id: int) -> int:
 def skip(delivery: Delivery, user) -> None:
     """Give up ``delivery``, the head of its ordered line (retrying, or holding the line
     after it was given up), so the next in its line goes; log who did it."""
-    if delivery.line_key is None or not _busy(delivery):
+    if not is_busy(delivery):
         raise RetryRefused("Only the first delivery of an ordered line can be skipped.")
     if delivery.status == DeliveryStatus.IN_PROGRESS:
         raise RetryRefused(BUSY)
@@ -145,18 +145,8 @@ def skip(delivery: Delivery, user) -> None:
             count=1,
         )
         transaction.on_commit(
-            functools.partial(_promote, {(delivery.webhook_id, delivery.line_key)})
+            functools.partial(lines.release, {(delivery.webhook_id, delivery.line_key)})
         )
-
-
-def _busy(delivery: Delivery) -> bool:
-    """Whether ``delivery`` is its line's head: due, being sent, retrying or holding it."""
-    return delivery.next_attempt_at is not None or delivery.holds_line
-
-
-def _promote(joined) -> None:
-    if lines.promote(joined):
-        wake()
 
 
 def send_test(
@@ -200,7 +190,7 @@ def _ask_in_line(deliveries, user, now) -> int:
     joined = set(deliveries.values_list("webhook_id", "line_key"))
     asked = deliveries.update(**_asked(user, now, due=None))
     if asked:
-        transaction.on_commit(functools.partial(_promote, joined))
+        transaction.on_commit(functools.partial(lines.release, joined))
     return asked
 
 

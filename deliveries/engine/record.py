@@ -28,7 +28,6 @@ from deliveries.engine.sender import (
     url_with_query,
 )
 from deliveries.engine.storable import clean_text, short
-from deliveries.engine.wakeups import wake
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, FailureReason, Trigger
 from deliveries.stats import rollups
 from webhooks.models import SystemSettings
@@ -233,8 +232,8 @@ def _write(
         if d.line_key is not None and d.next_attempt_at is None and not d.holds_line
         if d.pk not in stale
     }
-    if done and lines.promote(done):
-        wake()
+    if done:
+        lines.release(done)
     for delivery_id in sorted(stale):
         logger.warning(
             "Delivery %s is no longer under the claim its attempt was sent with (the "

@@ -8,8 +8,7 @@ Many payloads go in by COPY on PostgreSQL (at a million profiles, INSERTs spend 
 time quoting megabytes of payload), with ids drawn from the sequence first so callers
 can point at the rows (campaign recipients); elsewhere (SQLite) by ``bulk_create``.
 Events and their deliveries go in by one statement on PostgreSQL, however many
-(``write_events``: a batch of 1,000 events is one round trip, and a single event is
-a statement PostgreSQL has prepared, ``config.prepared``). Writers call these in their
+(``write_events``, through ``event_statement.py``). Writers call these in their
 own transaction and ``wake`` the sender after its commit.
 """
 
@@ -23,10 +22,9 @@ from typing import Any, NamedTuple
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.prepared import prepared_cursor
-from deliveries.engine.lines import Line, line_of, promote
+from deliveries.engine.event_statement import Recipient, insert_events
+from deliveries.engine.lines import Line, line_of, release
 from deliveries.engine.record import record_unsent
-from deliveries.engine.wakeups import wake
 from deliveries.models import Delivery, DeliveryStatus, Source
 from webhooks.models import DeliveryOrder, Event, Webhook
 from webhooks.subscriptions import Subscriber
@@ -84,7 +82,7 @@ def write_events(
             if subscriber.is_active and subscriber.delivery_order != DeliveryOrder.ANY:
                 ordered.setdefault(type_id, []).append(subscriber)
                 due = None  # waits in its line until promoted
-            rows.append(_Recipient(type_id, subscriber.webhook_id, category, status, due))
+            rows.append(Recipient(type_id, subscriber.webhook_id, category, status, due))
     # The line of each (event, ordered webhook), by the event's number from 1.
     in_line = {
         (n, subscriber.webhook_id): line_of(
@@ -94,7 +92,7 @@ def write_events(
         for subscriber in ordered.get(type_id, ())
     }
     if _copies():
-        ids = _insert_events(events, rows, in_line, guard, now)
+        ids = insert_events(events, rows, in_line, guard, now)
         if ids is None:
             return None
     else:
@@ -107,16 +105,6 @@ def write_events(
         (webhook_id, key) for (n, webhook_id), key in in_line.items() if ids[n - 1] is not None
     )
     return EventsWritten(ids, pending, joined)
-
-
-class _Recipient(NamedTuple):
-    """One delivery of each event of a type: to whom, and in which state."""
-
-    event_type_id: int
-    webhook_id: int
-    category: str
-    status: str
-    next_attempt_at: datetime | None
 
 
 def write_payloads(
@@ -148,7 +136,7 @@ def write_payloads(
         # To an ordered webhook, a campaign's payloads wait in one line, in their order;
         # the first goes once the line is free (after the commit).
         shared |= {"line_key": "", "next_attempt_at": None}
-        transaction.on_commit(functools.partial(_promote_line, webhook.pk))
+        transaction.on_commit(functools.partial(release, {(webhook.pk, "")}))
     if _copies():
         bodies = payloads if encoded else (json.dumps(payload) for payload in payloads)
         return _copy(_new(webhook, now, **shared), len(payloads), bodies)
@@ -203,11 +191,6 @@ def _new(webhook: Webhook, now: datetime, **fields) -> Delivery:
     return Delivery(webhook=webhook, created_at=now, updated_at=now, **fields)
 
 
-def _promote_line(webhook_id: int) -> None:
-    if promote({(webhook_id, "")}):
-        wake()
-
-
 def _copies() -> bool:
     """Whether many deliveries go in by COPY (PostgreSQL) rather than INSERTs."""
     return connection.vendor == "postgresql"
@@ -236,160 +219,9 @@ def _copy(template: Delivery, count: int, bodies: Iterable[str]) -> list[int]:
     return ids
 
 
-def _insert_events(
-    events: Sequence[tuple[int, Any, str, datetime, str]],
-    rows: Sequence[_Recipient],
-    in_line: Mapping[tuple[int, int], str],
-    guard: tuple[str, Any] | None,
-    now: datetime,
-) -> list[int | None] | None:
-    """One statement: the events (ids drawn in their order; keys inserted in key order,
-    so two writers of overlapping keys take them in the same order and never deadlock)
-    and, joined on their type, the deliveries of those inserted."""
-    field = Event._meta.get_field("occurred_at")
-    times: dict[datetime, str] = {}  # Most events of a batch happened "now": one each.
-    for _, _, _, occurred_at, _ in events:
-        if occurred_at not in times:
-            times[occurred_at] = field.get_db_prep_save(occurred_at, connection).isoformat()
-    params = [
-        # The events as one JSON text: a single parameter that PostgreSQL parses, rather
-        # than thousands of values quoted one by one.
-        json.dumps(
-            [
-                (type_id, payload, key, times[occurred_at], ordering_key)
-                for type_id, payload, key, occurred_at, ordering_key in events
-            ]
-        ),
-        *([guard[1]] if guard else []),
-        *_defaults(Event, {"created_at": now}),
-        # The recipients by column, an array each.
-        *([row[i] for row in rows] for i in range(len(_Recipient._fields))),
-        # The ordered deliveries' lines, if any: (event number, webhook id) -> line key.
-        *(
-            (
-                [n for n, _ in in_line],
-                [webhook_id for _, webhook_id in in_line],
-                [*in_line.values()],
-            )
-            if in_line
-            else ()
-        ),
-        *_defaults(Delivery, {"source": Source.EVENT, "created_at": now, "updated_at": now}),
-    ]
-    with prepared_cursor() as cursor:
-        cursor.execute(_events_sql(guard[0] if guard else "true", bool(in_line)), params)
-        found = cursor.fetchall()
-    if found and found[-1][1] is None:
-        return None  # The guard failed: nothing was written.
-    ids: list[int | None] = [None] * len(events)
-    for n, event_id in found:
-        ids[n - 1] = event_id
-    return ids
-
-
-# What an event brings, and what a recipient row gives each of its deliveries; every
-# other column of the models is written as a new instance leaves it (its default), so a
-# new field with a default needs nothing here.
-EVENT_GIVEN = ("id", "event_type", "payload", "idempotency_key", "occurred_at", "ordering_key")
-DELIVERY_GIVEN = (
-    "id",
-    "event",
-    "event_type",
-    "webhook",
-    "category",
-    "status",
-    "next_attempt_at",
-    "line_key",
-)
-
-
-@functools.cache
-def _events_sql(condition: str, lines: bool) -> str:
-    """The statement of ``_insert_events``: its text depends on the models alone, and on
-    whether any of the deliveries go in ordered ``lines`` (a statement without them is
-    the one before ordered delivery, as fast)."""
-    quote = connection.ops.quote_name
-    event, delivery = Event._meta, Delivery._meta
-
-    def columns(meta, names):
-        return ", ".join(quote(meta.get_field(name).column) for name in names)
-
-    def others(model, given):
-        return [f for f in model._meta.concrete_fields if f.name not in given]
-
-    event_others = others(Event, EVENT_GIVEN)
-    delivery_others = others(Delivery, DELIVERY_GIVEN)
-    casts = {name: delivery.get_field(name).db_type(connection) for name in DELIVERY_GIVEN[2:]}
-    line_cte = f"""line AS (
-            SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::{casts["line_key"]}[])
-                AS l(n, webhook_id, line_key)
-        ),"""
-    line_join = """FROM e JOIN input i ON i.id = e.id
-            JOIN recipient r ON r.event_type_id = e.event_type_id
-            LEFT JOIN line l ON l.n = i.n AND l.webhook_id = r.webhook_id
-            -- Ids in the events' order: an ordered line's order is its deliveries' ids.
-            ORDER BY i.n, r.webhook_id"""
-    return f"""
-        WITH input AS MATERIALIZED (
-            -- The sequence found once (an InitPlan), not once a row.
-            SELECT nextval((SELECT pg_get_serial_sequence('{event.db_table}', 'id')::regclass))
-                AS id, i.n,
-                (i.e->>0)::bigint AS event_type_id, (i.e->1)::jsonb AS payload,
-                i.e->>2 AS idempotency_key, (i.e->>3)::timestamptz AS occurred_at,
-                i.e->>4 AS ordering_key
-            FROM json_array_elements(%s::json) WITH ORDINALITY AS i(e, n)
-        ),
-        allowed AS (SELECT {condition} AS ok),
-        e AS (
-            INSERT INTO {event.db_table} (
-                {columns(event, EVENT_GIVEN)}{"".join(", " + quote(f.column) for f in event_others)}
-            )
-            SELECT id, event_type_id, payload, idempotency_key, occurred_at, ordering_key
-                {"".join(f", %s::{f.db_type(connection)}" for f in event_others)}
-            FROM input WHERE (SELECT ok FROM allowed)
-            ORDER BY idempotency_key, n
-            ON CONFLICT (idempotency_key) WHERE NOT (idempotency_key = '') DO NOTHING
-            RETURNING id, event_type_id
-        ),
-        recipient AS (
-            SELECT * FROM unnest(
-                %s::{casts["event_type"]}[], %s::{casts["webhook"]}[], %s::{casts["category"]}[],
-                %s::{casts["status"]}[], %s::{casts["next_attempt_at"]}[]
-            ) AS r(event_type_id, webhook_id, category, status, next_attempt_at)
-        ),
-        {line_cte if lines else ""}
-        d AS (
-            INSERT INTO {delivery.db_table} (
-                {columns(delivery, DELIVERY_GIVEN[1:])}
-                {"".join(", " + quote(f.column) for f in delivery_others)}
-            )
-            SELECT e.id, r.event_type_id, r.webhook_id, r.category, r.status, r.next_attempt_at,
-                {"l.line_key" if lines else f"NULL::{casts['line_key']}"}
-                {"".join(f", %s::{f.db_type(connection)}" for f in delivery_others)}
-            {line_join if lines else "FROM e JOIN recipient r ON r.event_type_id = e.event_type_id"}
-        )
-        SELECT n, id FROM input WHERE id IN (SELECT id FROM e)
-        UNION ALL SELECT 0, NULL FROM allowed WHERE NOT ok
-    """
-
-
-def _defaults(model, values: Mapping[str, Any]) -> list:
-    """The database values of the columns ``_events_sql`` leaves to ``model``'s defaults,
-    with ``values`` in place of some."""
-    given = EVENT_GIVEN if model is Event else DELIVERY_GIVEN
-    prepared = _prepared_defaults(model, given)
-    return [values.get(name, value) for name, value in prepared]
-
-
-@functools.cache
-def _prepared_defaults(model, given: tuple[str, ...]) -> list[tuple[str, Any]]:
-    fields = [f for f in model._meta.concrete_fields if f.name not in given]
-    return [(f.name, f.get_db_prep_save(f.get_default(), connection)) for f in fields]
-
-
 def _create_events(
     events: Sequence[tuple[int, Any, str, datetime, str]],
-    rows: Sequence[_Recipient],
+    rows: Sequence[Recipient],
     in_line: Mapping[tuple[int, int], str],
     now: datetime,
 ) -> list[int | None]:
@@ -413,7 +245,7 @@ def _create_events(
     }
     Event.objects.bulk_create(new.values())
     ids = [new[n].pk if n in new else None for n in range(1, len(events) + 1)]
-    by_type: dict[int, list[_Recipient]] = {}
+    by_type: dict[int, list[Recipient]] = {}
     for row in rows:
         by_type.setdefault(row.event_type_id, []).append(row)
     Delivery.objects.bulk_create(

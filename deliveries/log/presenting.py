@@ -7,7 +7,7 @@ import base64
 import json
 from dataclasses import dataclass
 
-from deliveries.line_reads import head_of
+from deliveries.line_reads import head_of, is_busy
 from deliveries.log.rows import head_state
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from webhooks.models import SystemSettings
@@ -73,9 +73,7 @@ def delivery_detail_context(delivery: Delivery) -> dict:
         "line_head_state": head_state(head, lambda: SystemSettings.load().max_retries)
         if head
         else "",
-        "skippable": delivery.line_key is not None
-        and (delivery.next_attempt_at is not None or delivery.holds_line)
-        and delivery.status != DeliveryStatus.IN_PROGRESS,
+        "skippable": is_busy(delivery) and delivery.status != DeliveryStatus.IN_PROGRESS,
         "delivery": delivery,
         "attempts": attempts,
         "latest": attempts[0] if attempts else None,

@@ -114,7 +114,7 @@ def test_without_a_path_the_key_is_the_events_ordering_key():
 def woken(monkeypatch):
     """The wake-ups that would have been published (nothing reaches the broker)."""
     calls = []
-    for name in ("emit", "manual", "record"):
+    for name in ("emit", "manual", "lines"):
         # importlib: ``deliveries.engine.emit`` the attribute is the function, not the module.
         module = importlib.import_module(f"deliveries.engine.{name}")
         monkeypatch.setattr(module, "wake", lambda: calls.append(1))

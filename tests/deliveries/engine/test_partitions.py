@@ -14,7 +14,7 @@ from deliveries.engine.retention import purge_expired
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.stats import recount
 from tests.deliveries.stats.test_rollups import rollup_rows
-from tests.factories import make_delivery, make_webhook
+from tests.factories import make_attempts, make_delivery, make_webhook
 from webhooks.models import SystemSettings
 
 pytestmark = pytest.mark.skipif(
@@ -144,17 +144,8 @@ def test_the_migration_converts_the_table_without_losing_a_row():
     deliveries = [make_delivery(webhook, created_at=moment) for moment in dates]
     call_command("migrate", "deliveries", "0017", verbosity=0)
     assert not partitions.enabled()
-    DeliveryAttempt.objects.bulk_create(
-        DeliveryAttempt(
-            delivery=delivery,
-            webhook=webhook,
-            number=number,
-            attempted_at=delivery.created_at,
-            request_url=webhook.url,
-        )
-        for delivery in deliveries
-        for number in (1, 2)
-    )
+    for delivery in deliveries:
+        make_attempts(delivery, 2)
     before = checksum()
     last_id = DeliveryAttempt.objects.order_by("-id").values_list("id", flat=True)[0]
 
